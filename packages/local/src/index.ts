@@ -1,0 +1,32 @@
+import type { SandboxProvider } from '@statebox/core';
+import { defaultHome } from './home.js';
+import { type LocalOptions, parseLocalOptions } from './options.js';
+import { LocalProvider } from './provider.js';
+
+export type { LocalOptions } from './options.js';
+export { LocalProvider, localCapabilities } from './provider.js';
+export { defaultHome } from './home.js';
+
+/**
+ * The embedded provider: sandboxes isolated by Linux namespaces, with overlayfs layers that make
+ * suspend, resume and fork O(1) in the workspace size. Needs Linux and util-linux; no daemon.
+ *
+ * ```ts
+ * const provider = local({ home: '/var/lib/statebox' });
+ * ```
+ */
+export function local(options: LocalOptions = {}): LocalProvider {
+  const parsed = parseLocalOptions(options);
+  return new LocalProvider({ ...parsed, home: parsed.home ?? defaultHome() });
+}
+
+/**
+ * Entry point for `createProvider({ provider: 'local', ... })`. Reads `STATEBOX_HOME` and
+ * `STATEBOX_LOCAL_NETWORK=1` from the environment when the options leave them out.
+ */
+export function createFromConfig(options: Record<string, unknown>, env: NodeJS.ProcessEnv): SandboxProvider {
+  const parsed = parseLocalOptions(options);
+  const network = parsed.network ?? (env.STATEBOX_LOCAL_NETWORK === '1' || env.STATEBOX_LOCAL_NETWORK === 'true');
+  return new LocalProvider({ ...parsed, network, home: parsed.home ?? defaultHome(env) });
+}
+

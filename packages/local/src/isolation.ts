@@ -1,0 +1,373 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProviderError } from '@statebox/core';
+import { isAlive, processStartTime } from './home.js';
+
+/**
+ * Linux namespace isolation built from util-linux alone (`unshare`, `nsenter`, `mount`, `pivot_root`),
+ * because a fresh Debian has no bubblewrap.
+ *
+ * Each running sandbox is one long-lived namespace set held by a tiny init (PID 1 of its own PID
+ * namespace). The init mounts the sandbox root once: the host's `/usr` read-only, a minimal `/etc`, a few
+ * device nodes, and the overlay of the sandbox's layers bound at `/workspace`, `/root` and `/tmp`.
+ * Every mount lives only in that mount namespace, so when the init dies (suspend, destroy, crash, reboot)
+ * the kernel unmounts everything and kills every process in the sandbox; nothing leaks onto the host.
+ * Each exec joins the namespaces with `nsenter` (about 3 ms here, against 100 ms for a fresh namespace
+ * set with ~45 mount calls; batching them into one `mount -a -T fstab` brought start-up to ~15 ms).
+ *
+ * When statebox runs as root, commands additionally run in a nested user namespace mapping root to
+ * root: they keep file access inside the sandbox but lose every capability over the host's mounts and
+ * devices, so they cannot remount `/usr` read-write or create device nodes.
+ */
+
+export type IsolationTools = {
+  unshare: string;
+  nsenter: string;
+  shell: string;
+  /** Shell for the init loop: bash reaps re-parented orphans while waiting, so no zombies pile up. */
+  initShell: string;
+  rootless: boolean;
+};
+
+const searchPath = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
+
+function which(name: string): string | undefined {
+  for (const dir of [...searchPath, ...(process.env.PATH ?? '').split(':')]) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+let probed: IsolationTools | undefined;
+
+/** Finds the tools and checks once per process that namespaces work here; throws a ProviderError saying what to do. */
+export function probeIsolation(): IsolationTools {
+  if (probed) return probed;
+  if (process.platform !== 'linux') {
+    throw new ProviderError(
+      'local',
+      `The local provider isolates sandboxes with Linux namespaces, which ${process.platform} does not have. ` +
+        "Use the docker provider instead (STATEBOX_PROVIDER=docker, or { provider: 'docker' }).",
+    );
+  }
+  const missing = ['unshare', 'nsenter', 'mount', 'umount', 'pivot_root'].filter((tool) => !which(tool));
+  if (missing.length > 0) {
+    throw new ProviderError(
+      'local',
+      `The local provider needs ${missing.join(', ')} from util-linux, which ${missing.length > 1 ? 'are' : 'is'} not installed. ` +
+        'Install util-linux (apt-get install util-linux / dnf install util-linux).',
+    );
+  }
+  const rootless = process.geteuid?.() !== 0;
+  const unshare = which('unshare')!;
+  const args = [...(rootless ? ['--user', '--map-root-user'] : []), '--mount', '--pid', '--fork', '--net', '/bin/true'];
+  const result = spawnSync(unshare, args, { encoding: 'utf8', timeout: 10_000 });
+  if (result.status !== 0) {
+    const detail = (result.stderr || result.error?.message || `exit ${result.status}`).trim();
+    throw new ProviderError(
+      'local',
+      `Linux namespaces are not available to this process (${unshare} ${args.join(' ')}: ${detail}). ` +
+        (rootless
+          ? 'Unprivileged user namespaces may be disabled: check `sysctl user.max_user_namespaces` ' +
+            '(and kernel.unprivileged_userns_clone or AppArmor restrictions on Ubuntu), or run as root.'
+          : 'The kernel or the container this runs in forbids unshare(2); run on a host or a privileged container.'),
+    );
+  }
+  const bash = which('bash');
+  probed = { unshare, nsenter: which('nsenter')!, shell: '/bin/sh', initShell: bash ?? '/bin/sh', rootless };
+  return probed;
+}
+
+const RUNTIME_VERSION = 'v1';
+
+/** Entries of the host's /etc that tools need and that hold no secrets. */
+const etcEntries = [
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'alternatives',
+  'ssl',
+  'ca-certificates',
+  'ca-certificates.conf',
+  'localtime',
+  'timezone',
+  'bash.bashrc',
+  'profile',
+  'profile.d',
+  'inputrc',
+  'nsswitch.conf',
+  'mime.types',
+  'os-release',
+  'debian_version',
+  'resolv.conf',
+  'protocols',
+  'services',
+  'gai.conf',
+  'magic',
+  'mailcap',
+];
+
+/** Directories of `/` that are, on merged-/usr systems, symlinks into /usr. */
+const rootLinks = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+
+export type Runtime = {
+  /** Read-only skeleton bound as each sandbox's `/`: mount points, device node stubs, /bin symlinks. */
+  skeleton: string;
+  /** The minimal /etc bound read-only into every sandbox. */
+  etc: string;
+  /** Top-level directories that are real directories on this host and need their own bind mount. */
+  rootBinds: string[];
+};
+
+/**
+ * Prepares (once per state directory and version) the skeleton and /etc that every sandbox mounts.
+ * Built in a temp dir and renamed into place, so concurrent processes never see half of it.
+ */
+export function prepareRuntime(runtimeDir: string): Runtime {
+  const dir = join(runtimeDir, RUNTIME_VERSION);
+  const rootBinds = rootLinks.filter((name) => {
+    try {
+      return lstatSync(`/${name}`).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+  const runtime = { skeleton: join(dir, 'root'), etc: join(dir, 'etc'), rootBinds };
+  if (existsSync(join(dir, 'ready'))) return runtime;
+
+  const building = join(runtimeDir, `building-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const skeleton = join(building, 'root');
+  for (const sub of ['usr', 'etc', 'proc', 'dev', 'tmp', 'workspace', 'root', '.sbx', '.old']) {
+    mkdirSync(join(skeleton, sub), { recursive: true });
+  }
+  for (const name of rootLinks) {
+    let stat: ReturnType<typeof lstatSync>;
+    try {
+      stat = lstatSync(`/${name}`);
+    } catch {
+      continue;
+    }
+    if (stat.isSymbolicLink()) symlinkSync(readlinkSync(`/${name}`), join(skeleton, name));
+    else if (stat.isDirectory()) mkdirSync(join(skeleton, name));
+  }
+  const dev = join(skeleton, 'dev');
+  for (const node of deviceNodes) writeFileSync(join(dev, node), '');
+  mkdirSync(join(dev, 'shm'));
+  mkdirSync(join(dev, 'pts'));
+  symlinkSync('/proc/self/fd', join(dev, 'fd'));
+  symlinkSync('/proc/self/fd/0', join(dev, 'stdin'));
+  symlinkSync('/proc/self/fd/1', join(dev, 'stdout'));
+  symlinkSync('/proc/self/fd/2', join(dev, 'stderr'));
+
+  const etc = join(building, 'etc');
+  mkdirSync(etc);
+  for (const entry of etcEntries) {
+    const source = `/etc/${entry}`;
+    if (!existsSync(source)) continue;
+    try {
+      cpSync(source, join(etc, entry), { recursive: true, verbatimSymlinks: true, dereference: entry === 'resolv.conf' });
+    } catch {
+      // An unreadable entry is left out rather than failing every sandbox.
+    }
+  }
+  writeFileSync(
+    join(etc, 'passwd'),
+    'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+  );
+  writeFileSync(join(etc, 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  writeFileSync(join(etc, 'hostname'), 'sandbox\n');
+  writeFileSync(join(etc, 'hosts'), '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+  writeFileSync(join(building, 'ready'), `${new Date().toISOString()}\n`);
+  try {
+    renameSync(building, dir);
+  } catch (error) {
+    // Another process won the race; its runtime is identical.
+    rmSync(building, { recursive: true, force: true });
+    if (!existsSync(join(dir, 'ready'))) throw error;
+  }
+  return runtime;
+}
+
+const deviceNodes = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+
+/** Escapes a path for an fstab field (spaces, tabs, newlines and backslashes are octal escapes there). */
+function fstabPath(path: string): string {
+  return path.replace(/[\\ \t\n]/g, (char) => `\\${char.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+export type MountPlan = {
+  runtime: Runtime;
+  /** Where the sandbox root is assembled inside the new mount namespace (an empty dir on the host). */
+  mountPoint: string;
+  /** Lower layers, top first, as paths relative to `layersDir` (keeps the option string short). */
+  lowerLayers: string[];
+  layersDir: string;
+  upper: string;
+  work: string;
+};
+
+/** The fstab that the init mounts with one `mount -a` call (one process instead of ~45). */
+export function buildFstab(plan: MountPlan): string {
+  const root = plan.mountPoint;
+  const lines: string[] = [];
+  const add = (source: string, target: string, type: string, options: string) =>
+    lines.push(`${fstabPath(source)} ${fstabPath(target)} ${type} ${options} 0 0`);
+  add(plan.runtime.skeleton, root, 'none', 'bind,ro');
+  add('/usr', join(root, 'usr'), 'none', 'bind,ro');
+  for (const name of plan.runtime.rootBinds) add(`/${name}`, join(root, name), 'none', 'bind,ro');
+  add(plan.runtime.etc, join(root, 'etc'), 'none', 'bind,ro');
+  for (const node of deviceNodes) add(`/dev/${node}`, join(root, 'dev', node), 'none', 'bind');
+  add('shm', join(root, 'dev/shm'), 'tmpfs', 'mode=1777,nosuid,nodev');
+  const lower = plan.lowerLayers.length > 0 ? plan.lowerLayers.join(':') : 'empty';
+  add('overlay', join(root, '.sbx'), 'overlay', `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}`);
+  for (const sub of ['workspace', 'root', 'tmp']) add(join(root, '.sbx', sub), join(root, sub), 'none', 'bind');
+  add('proc', join(root, 'proc'), 'proc', 'nosuid,nodev,noexec');
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The init's set-up, run as PID 1 of the new namespaces: mount everything, pivot into the new root,
+ * drop the host's root, then become a reaper that ignores the signals a sandbox process could send it.
+ * Arguments: $1 fstab, $2 mount point, $3 layers dir (lowerdirs are relative to it), $4 init shell.
+ */
+const setupScript = `set -eu
+cd "$3"
+mount -a -T "$1"
+cd "$2"
+pivot_root . .old
+umount -l /.old /.sbx
+cd /
+echo sandbox > /proc/sys/kernel/hostname
+if [ "$5" = isolated ] && [ -x /usr/sbin/ip ]; then /usr/sbin/ip link set lo up 2>/dev/null || true; fi
+echo ready
+exec </dev/null >/dev/null 2>&1
+exec "$4" -c 'trap "" TERM INT HUP QUIT USR1 USR2; while :; do sleep 2147483647 & wait $!; done' statebox-init
+`;
+
+export type RunningInit = { supervisorPid: number; initPid: number; initStartTime: string };
+
+/** Starts a sandbox's namespaces and init; resolves once the root is mounted and the init is waiting. */
+export async function startInit(
+  tools: IsolationTools,
+  options: { fstabPath: string; mountPoint: string; layersDir: string; network: boolean; sandboxId: string },
+): Promise<RunningInit> {
+  const args = [
+    ...(tools.rootless ? ['--user', '--map-root-user'] : []),
+    '--mount',
+    '--propagation',
+    'private',
+    '--pid',
+    '--fork',
+    '--kill-child',
+    ...(options.network ? [] : ['--net']),
+    '--uts',
+    '--ipc',
+    '--',
+    tools.shell,
+    '-c',
+    setupScript,
+    'statebox-setup',
+    options.fstabPath,
+    options.mountPoint,
+    options.layersDir,
+    tools.initShell,
+    options.network ? 'shared' : 'isolated',
+  ];
+  const child = spawn(tools.unshare, args, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+  });
+  const supervisorPid = child.pid;
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const ready = await new Promise<boolean>((resolve) => {
+    let stdout = '';
+    const timer = setTimeout(() => resolve(false), 15_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes('ready\n')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    child.on('error', (error) => {
+      stderr += error.message;
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (!ready || supervisorPid === undefined) {
+    if (supervisorPid !== undefined) killQuietly(supervisorPid);
+    throw new ProviderError(
+      'local',
+      `Could not start sandbox ${options.sandboxId}: ${stderr.trim() || 'the init exited before it was ready'}. ` +
+        'If this persists, check that overlayfs is available (grep overlay /proc/filesystems) and that the ' +
+        'state directory is on a local filesystem.',
+      { sandboxId: options.sandboxId, operation: 'start' },
+    );
+  }
+  child.stdout.destroy();
+  child.stderr.destroy();
+  child.unref();
+  const initPid = Number(readFileSync(`/proc/${supervisorPid}/task/${supervisorPid}/children`, 'utf8').trim().split(' ')[0]);
+  const initStartTime = processStartTime(initPid);
+  if (!Number.isInteger(initPid) || initStartTime === null) {
+    killQuietly(supervisorPid);
+    throw new ProviderError('local', `Sandbox ${options.sandboxId}'s init vanished right after start-up; retry.`, {
+      sandboxId: options.sandboxId,
+    });
+  }
+  return { supervisorPid, initPid, initStartTime };
+}
+
+export function initIsAlive(runtime: RunningInit | undefined): boolean {
+  return runtime !== undefined && processStartTime(runtime.initPid) === runtime.initStartTime;
+}
+
+/**
+ * Kills a sandbox's init and with it every process in its PID namespace, then waits until the init is
+ * gone: the kernel tears the namespace's mounts down with its last process, and a fork must not seal an
+ * upper layer that a live overlay could still write to.
+ */
+export async function stopInit(runtime: RunningInit): Promise<void> {
+  if (processStartTime(runtime.initPid) === runtime.initStartTime) killQuietly(runtime.initPid);
+  if (isAlive(runtime.supervisorPid)) killQuietly(runtime.supervisorPid);
+  for (let waited = 0; processStartTime(runtime.initPid) === runtime.initStartTime; waited++) {
+    if (waited > 5000) {
+      throw new ProviderError('local', `Process ${runtime.initPid} did not exit after SIGKILL within 5 s.`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/** The argv prefix that runs a command inside a running sandbox. */
+export function enterArgs(tools: IsolationTools, initPid: number): { file: string; args: string[] } {
+  const namespaces = ['--mount', '--pid', '--net', '--uts', '--ipc'];
+  if (tools.rootless) {
+    return {
+      file: tools.nsenter,
+      args: ['--target', String(initPid), '--user', ...namespaces, '--root', '--wd', '--'],
+    };
+  }
+  return {
+    file: tools.nsenter,
+    args: ['--target', String(initPid), ...namespaces, '--root', '--wd', '--', tools.unshare, '--user', '--map-root-user', '--'],
+  };
+}

@@ -1,0 +1,154 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ProviderError } from '@statebox/core';
+import { type Home, newLayerId, type SandboxRecord } from './home.js';
+import type { IsolationTools } from './isolation.js';
+
+/**
+ * A sandbox's filesystem is an overlay of immutable lower layers (shared between forks) and one writable
+ * upper layer of its own. Fork seals the upper (one rename, O(1) in the workspace size) and gives both
+ * sides a fresh upper over the same stack, so an in-place write in one branch never reaches the other:
+ * overlayfs copies a file up into the writer's own upper first. Hardlink farms cannot promise that.
+ */
+
+export function upperPath(home: Home, record: SandboxRecord, name = record.upper): string {
+  return join(home.sandboxDir(record.id), name);
+}
+
+/** Overlayfs wants its work dir next to the upper dir, empty, on the same filesystem. */
+export function workPath(home: Home, record: SandboxRecord, name = record.upper): string {
+  return join(home.sandboxDir(record.id), name.replace(/^u-/, 'w-'));
+}
+
+export function newUpperName(): string {
+  return `u-${randomBytes(4).toString('hex')}`;
+}
+
+/** Creates an upper dir and its work dir. A first upper also gets the directories the sandbox mounts. */
+export async function createUpper(home: Home, record: SandboxRecord, name: string, first: boolean): Promise<void> {
+  const upper = upperPath(home, record, name);
+  await mkdir(upper, { recursive: true });
+  await mkdir(workPath(home, record, name), { recursive: true });
+  if (first) {
+    await mkdir(join(upper, 'workspace'), { mode: 0o755 });
+    await mkdir(join(upper, 'root'), { mode: 0o700 });
+    await mkdir(join(upper, 'tmp'));
+    // mkdir's mode is filtered by the umask; the sticky bit must be set explicitly.
+    const { chmod } = await import('node:fs/promises');
+    await chmod(join(upper, 'tmp'), 0o1777);
+  }
+}
+
+export async function isEmptyDir(path: string): Promise<boolean> {
+  const entries = await readdir(path).catch(() => []);
+  return entries.length === 0;
+}
+
+/**
+ * Seals the upper layer into the shared layer store and gives the record a fresh upper.
+ * The intent is written first, so `repairSeal` can finish or undo a seal cut short by a crash.
+ * The caller holds the sandbox's lock and the `layers` lock, and the sandbox's init is stopped.
+ */
+export async function sealUpper(home: Home, record: SandboxRecord): Promise<SandboxRecord> {
+  const layerId = newLayerId();
+  const to = newUpperName();
+  const pending: SandboxRecord = { ...record, pendingSeal: { from: record.upper, layerId, to } };
+  await home.write(pending);
+  await createUpper(home, pending, to, false);
+  await rename(upperPath(home, record), join(home.layersDir, layerId));
+  await rm(workPath(home, record), { recursive: true, force: true });
+  const sealed: SandboxRecord = { ...record, layers: [layerId, ...record.layers], upper: to };
+  delete sealed.pendingSeal;
+  await home.write(sealed);
+  return sealed;
+}
+
+/** Rolls an interrupted seal forward (the rename happened) or back (it did not). */
+export async function repairSeal(home: Home, record: SandboxRecord): Promise<SandboxRecord> {
+  const pending = record.pendingSeal;
+  if (!pending) return record;
+  const repaired: SandboxRecord = { ...record };
+  delete repaired.pendingSeal;
+  if (await home.exists(upperPath(home, record, pending.from))) {
+    await rm(upperPath(home, record, pending.to), { recursive: true, force: true });
+    await rm(workPath(home, record, pending.to), { recursive: true, force: true });
+  } else if (await home.exists(join(home.layersDir, pending.layerId))) {
+    await createUpper(home, record, pending.to, false);
+    await rm(workPath(home, record, pending.from), { recursive: true, force: true });
+    repaired.layers = [pending.layerId, ...record.layers];
+    repaired.upper = pending.to;
+  } else {
+    throw new ProviderError(
+      'local',
+      `Sandbox ${record.id} was interrupted while sealing a layer and neither its upper layer ` +
+        `(${pending.from}) nor the sealed layer (${pending.layerId}) exists. Its files cannot be recovered ` +
+        'by statebox; destroy the sandbox.',
+      { sandboxId: record.id },
+    );
+  }
+  await home.write(repaired);
+  return repaired;
+}
+
+/** Deletes layers that no sandbox references. The caller holds the `layers` lock. */
+export async function collectGarbage(home: Home): Promise<number> {
+  const referenced = new Set<string>(['empty']);
+  for (const id of await home.ids()) {
+    const record = await home.read(id).catch(() => undefined);
+    if (!record) continue;
+    for (const layer of record.layers) referenced.add(layer);
+    if (record.pendingSeal) referenced.add(record.pendingSeal.layerId);
+  }
+  let removed = 0;
+  for (const layer of await readdir(home.layersDir)) {
+    if (referenced.has(layer) || layer.startsWith('.')) continue;
+    // Rename first so a half-deleted layer is never mistaken for a whole one.
+    const doomed = join(home.layersDir, `.deleting-${layer}-${randomBytes(3).toString('hex')}`);
+    await rename(join(home.layersDir, layer), doomed).catch(() => undefined);
+    await rm(doomed, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/**
+ * Flattens a long layer chain into one layer. Overlayfs allows at most 500 lower layers and about 4 KB
+ * of mount options, so deep fork chains are compacted before they reach either. This copies the
+ * sandbox's lower view once (O(size)); forks sharing the old layers keep them until they are unused.
+ */
+export async function compactLayers(
+  home: Home,
+  record: SandboxRecord,
+  tools: IsolationTools,
+): Promise<SandboxRecord> {
+  if (record.layers.length < 2) return record;
+  const layerId = newLayerId();
+  const target = join(home.layersDir, `.building-${layerId}`);
+  const view = join(home.sandboxDir(record.id), `compact-${layerId}`);
+  await mkdir(target);
+  await mkdir(view);
+  const lower = [...record.layers, 'empty'].join(':');
+  const xattr = tools.rootless ? ',userxattr' : '';
+  const script = `set -e; cd "$1"; mount -t overlay overlay -o "ro,lowerdir=${lower}${xattr}" "$2"; cp -a "$2/." "$3/"`;
+  const args = [...(tools.rootless ? ['--user', '--map-root-user'] : []), '--mount', '--propagation', 'private'];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(tools.unshare, [...args, '--', '/bin/sh', '-c', script, 'statebox-compact', home.layersDir, view, target], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new ProviderError('local', `Compacting the layers of sandbox ${record.id} failed: ${stderr.trim()}`));
+    });
+  }).finally(() => rm(view, { recursive: true, force: true }));
+  await rename(target, join(home.layersDir, layerId));
+  const compacted: SandboxRecord = { ...record, layers: [layerId] };
+  await home.write(compacted);
+  return compacted;
+}

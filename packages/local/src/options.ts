@@ -1,0 +1,37 @@
+import { ConfigError } from '@statebox/core';
+import { z } from 'zod';
+
+export type LocalOptions = {
+  /**
+   * The state directory holding every sandbox's layers and records. Default: `STATEBOX_HOME`, else
+   * `$XDG_DATA_HOME/statebox`, else `~/.local/share/statebox`.
+   */
+  home?: string;
+  /** Give sandboxes the host's network. Default `false`: a sandbox sees only its own loopback. */
+  network?: boolean;
+  /** Compact a sandbox's layer chain into one layer when it grows past this many layers. Default 64. */
+  maxLayers?: number;
+  /** Environment variables for every exec in every sandbox of this provider. */
+  env?: Record<string, string>;
+};
+
+export const localOptionsSchema = z
+  .object({
+    home: z.string().min(1).optional(),
+    network: z.boolean().optional(),
+    maxLayers: z.number().int().min(2).max(400).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+
+export function parseLocalOptions(input: unknown): LocalOptions {
+  const parsed = localOptionsSchema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const option = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'options');
+  throw new ConfigError(
+    option,
+    `Invalid local provider option '${option}': ${issue.message}. ` +
+      'Known options: home (string), network (boolean), maxLayers (integer 2..400), env (record of strings).',
+  );
+}

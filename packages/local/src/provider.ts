@@ -1,0 +1,403 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type CreateRequest,
+  type ExecOutput,
+  type ExecRequest,
+  FileNotFoundError,
+  type ForkRequest,
+  InvalidPathError,
+  InvalidStateError,
+  type ListFilter,
+  ProviderError,
+  type SandboxCapabilities,
+  type SandboxInfo,
+  SandboxNotFoundError,
+  type SandboxProvider,
+  UnsupportedCapabilityError,
+  type WriteFileOptions,
+} from '@statebox/core';
+import { Home, newSandboxId, type SandboxRecord } from './home.js';
+import {
+  buildFstab,
+  enterArgs,
+  type IsolationTools,
+  initIsAlive,
+  probeIsolation,
+  prepareRuntime,
+  type Runtime,
+  startInit,
+  stopInit,
+} from './isolation.js';
+import { collectGarbage, compactLayers, createUpper, isEmptyDir, repairSeal, sealUpper, upperPath, workPath } from './layers.js';
+import type { LocalOptions } from './options.js';
+import { runProcess } from './process.js';
+
+const WORKDIR = '/workspace';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export const localCapabilities: SandboxCapabilities = {
+  // CRIU does not work on the kernels we target, so processes cannot be checkpointed: files only.
+  suspend: 'filesystem',
+  fork: 'filesystem',
+  forkSuspended: true,
+  // Sealing a running sandbox's upper layer needs its overlay unmounted, which ends its processes.
+  forkSource: 'restarted',
+  execStreaming: true,
+  fileModes: true,
+  symlinks: true,
+};
+
+export class LocalProvider implements SandboxProvider {
+  readonly specificationVersion = 'statebox-v1' as const;
+  readonly name = 'local';
+  readonly capabilities = localCapabilities;
+  readonly home: Home;
+  readonly #options: Required<Pick<LocalOptions, 'network' | 'maxLayers'>> & { env: Record<string, string> };
+  #setup: Promise<{ tools: IsolationTools; runtime: Runtime }> | undefined;
+
+  constructor(options: LocalOptions & { home: string }) {
+    this.home = new Home(options.home);
+    this.#options = { network: options.network ?? false, maxLayers: options.maxLayers ?? 64, env: options.env ?? {} };
+  }
+
+  /** Checks the host once, lazily: constructing a provider never fails, its first use may. */
+  #ready(): Promise<{ tools: IsolationTools; runtime: Runtime }> {
+    this.#setup ??= (async () => {
+      const tools = probeIsolation();
+      await this.home.ensure();
+      return { tools, runtime: prepareRuntime(this.home.runtimeDir) };
+    })().catch((error) => {
+      this.#setup = undefined;
+      throw error;
+    });
+    return this.#setup;
+  }
+
+  async create(request: CreateRequest): Promise<SandboxInfo> {
+    if (request.image !== undefined) {
+      throw new UnsupportedCapabilityError(
+        'images',
+        this.name,
+        "Local sandboxes run the host's /usr read-only; install tools into /workspace, or use the docker provider for images.",
+        { operation: 'create' },
+      );
+    }
+    await this.#ready();
+    const record: SandboxRecord = {
+      version: 1,
+      id: newSandboxId(),
+      labels: { ...request.labels },
+      env: { ...request.env },
+      createdAt: new Date().toISOString(),
+      status: 'running',
+      layers: [],
+      upper: 'u-0',
+    };
+    await mkdir(this.home.sandboxDir(record.id), { mode: 0o700 });
+    try {
+      await createUpper(this.home, record, record.upper, true);
+      await this.home.write({ ...record, status: 'suspended' });
+      const started = await this.#start(record);
+      return this.#info(started);
+    } catch (error) {
+      await rm(this.home.sandboxDir(record.id), { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  async get(sandboxId: string): Promise<SandboxInfo> {
+    return this.#info(await this.#load(sandboxId, 'get'));
+  }
+
+  async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
+    await this.#ready();
+    const wanted = Object.entries(filter.labels ?? {});
+    const infos: SandboxInfo[] = [];
+    for (const id of await this.home.ids()) {
+      const record = await this.home.read(id).catch(() => undefined);
+      if (!record) continue;
+      if (wanted.every(([key, value]) => record.labels[key] === value)) infos.push(this.#info(record));
+    }
+    return infos.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput> {
+    const record = await this.#running(sandboxId, 'exec');
+    const { tools } = await this.#ready();
+    const enter = enterArgs(tools, record.runtime!.initPid);
+    const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
+    return runProcess({
+      file: enter.file,
+      // `cd` inside the sandbox: the cwd is a sandbox path, meaningless on the host.
+      args: [...enter.args, '/bin/sh', '-c', execWrapper, 'statebox-exec', request.cwd, ...argv],
+      env: this.#environment(record, request.env),
+      stdin: request.stdin,
+      timeoutMs: request.timeoutMs,
+      signal: request.signal,
+      maxOutputBytes: request.maxOutputBytes,
+      onStdout: request.onStdout,
+      onStderr: request.onStderr,
+      sandboxId,
+      operation: 'exec',
+    });
+  }
+
+  async readFile(sandboxId: string, path: string): Promise<Uint8Array> {
+    const output = await this.#fileCommand(sandboxId, 'readFile', path, readScript, [path]);
+    return output.stdout;
+  }
+
+  async writeFile(sandboxId: string, path: string, data: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
+    const mode = options.mode === undefined ? '' : options.mode.toString(8);
+    await this.#fileCommand(sandboxId, 'writeFile', path, writeScript, [path, mode], data);
+  }
+
+  async suspend(sandboxId: string): Promise<SandboxInfo> {
+    return this.#locked(sandboxId, 'suspend', async (record) => {
+      if (record.status === 'suspended') return this.#info(record);
+      if (record.runtime) await stopInit(record.runtime);
+      const suspended: SandboxRecord = { ...record, status: 'suspended' };
+      delete suspended.runtime;
+      await this.home.write(suspended);
+      return this.#info(suspended);
+    });
+  }
+
+  async resume(sandboxId: string): Promise<SandboxInfo> {
+    return this.#locked(sandboxId, 'resume', async (record) => {
+      if (record.status === 'running' && initIsAlive(record.runtime)) return this.#info(record);
+      return this.#info(await this.#start(record));
+    });
+  }
+
+  async fork(sandboxId: string, request: ForkRequest = {}): Promise<SandboxInfo> {
+    return this.#locked(sandboxId, 'fork', async (source) => {
+      const wasRunning = source.status === 'running';
+      let sealed = source;
+      // An upper that is still empty holds nothing to seal: the child can share the stack as it is,
+      // and a running source keeps its processes. This makes N forks of one state cost one seal.
+      if (!(await isEmptyDir(upperPath(this.home, source)))) {
+        if (source.runtime) await stopInit(source.runtime);
+        const releaseLayers = await this.home.lock('layers');
+        try {
+          const stopped: SandboxRecord = { ...source, status: 'suspended' };
+          delete stopped.runtime;
+          sealed = await sealUpper(this.home, stopped);
+        } finally {
+          await releaseLayers();
+        }
+      }
+      const child: SandboxRecord = {
+        version: 1,
+        id: newSandboxId(),
+        labels: { ...request.labels },
+        env: { ...source.env },
+        createdAt: new Date().toISOString(),
+        parentId: source.id,
+        status: 'suspended',
+        layers: sealed.layers,
+        upper: 'u-0',
+      };
+      await mkdir(this.home.sandboxDir(child.id), { mode: 0o700 });
+      try {
+        await createUpper(this.home, child, child.upper, false);
+        await this.home.write(child);
+      } catch (error) {
+        await rm(this.home.sandboxDir(child.id), { recursive: true, force: true });
+        throw error;
+      }
+      // Restart the source and start the child side by side: two cores, two independent inits.
+      const [startedChild] = await Promise.all([
+        this.#start(child).catch(async (error) => {
+          await this.#remove(child);
+          throw error;
+        }),
+        wasRunning && sealed !== source ? this.#start(sealed) : Promise.resolve(sealed),
+      ]);
+      return this.#info(startedChild);
+    });
+  }
+
+  async destroy(sandboxId: string): Promise<void> {
+    await this.#ready();
+    if (!(await this.home.read(sandboxId))) return;
+    const release = await this.home.lock(sandboxId);
+    try {
+      const record = await this.home.read(sandboxId);
+      if (!record) return;
+      await this.#remove(record);
+    } finally {
+      await release();
+    }
+  }
+
+  /** Kills the sandbox, removes its directory and drops layers nobody uses any more. */
+  async #remove(record: SandboxRecord): Promise<void> {
+    if (record.runtime) await stopInit(record.runtime);
+    const trash = join(this.home.sandboxesDir, `.deleted-${record.id}-${randomBytes(3).toString('hex')}`);
+    await rename(this.home.sandboxDir(record.id), trash);
+    await rm(trash, { recursive: true, force: true });
+    const releaseLayers = await this.home.lock('layers');
+    try {
+      await collectGarbage(this.home);
+    } finally {
+      await releaseLayers();
+    }
+  }
+
+  /** Starts the init (compacting a long layer chain first) and records it. Caller holds the lock. */
+  async #start(record: SandboxRecord): Promise<SandboxRecord> {
+    const { tools, runtime } = await this.#ready();
+    let current = record;
+    if (current.layers.length > this.#options.maxLayers) current = await compactLayers(this.home, current, tools);
+    const sandboxDir = this.home.sandboxDir(current.id);
+    const mountPoint = join(sandboxDir, 'mnt');
+    const fstabPath = join(sandboxDir, 'fstab');
+    await mkdir(mountPoint, { recursive: true });
+    // A crashed mount can leave files in the work dir; overlayfs wants it empty.
+    await rm(workPath(this.home, current), { recursive: true, force: true });
+    await mkdir(workPath(this.home, current));
+    await writeFile(
+      fstabPath,
+      buildFstab({
+        runtime,
+        mountPoint,
+        lowerLayers: current.layers,
+        layersDir: this.home.layersDir,
+        upper: upperPath(this.home, current),
+        work: workPath(this.home, current),
+      }),
+    );
+    const init = await startInit(tools, {
+      fstabPath,
+      mountPoint,
+      layersDir: this.home.layersDir,
+      network: this.#options.network,
+      sandboxId: current.id,
+    });
+    const started: SandboxRecord = { ...current, status: 'running', runtime: init };
+    try {
+      await this.home.write(started);
+    } catch (error) {
+      await stopInit(init);
+      throw error;
+    }
+    return started;
+  }
+
+  /** Loads a record (repairing an interrupted seal) or throws SandboxNotFoundError. */
+  async #load(sandboxId: string, operation: string): Promise<SandboxRecord> {
+    await this.#ready();
+    const record = await this.home.read(sandboxId);
+    if (!record) throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation });
+    return record;
+  }
+
+  async #locked<T>(sandboxId: string, operation: string, action: (record: SandboxRecord) => Promise<T>): Promise<T> {
+    await this.#load(sandboxId, operation);
+    const release = await this.home.lock(sandboxId);
+    try {
+      let record = await this.#load(sandboxId, operation);
+      if (record.pendingSeal) record = await repairSeal(this.home, record);
+      return await action(record);
+    } finally {
+      await release();
+    }
+  }
+
+  /** The record of a running sandbox whose init is alive, restarting an init that died (crash, reboot). */
+  async #running(sandboxId: string, operation: string): Promise<SandboxRecord> {
+    const record = await this.#load(sandboxId, operation);
+    if (record.status === 'suspended') {
+      throw new InvalidStateError(sandboxId, operation, 'suspended', 'Call resume() first; its files are all there.');
+    }
+    if (initIsAlive(record.runtime) && !record.pendingSeal) return record;
+    return this.#locked(sandboxId, operation, async (current) => {
+      if (current.status === 'suspended') {
+        throw new InvalidStateError(sandboxId, operation, 'suspended', 'Call resume() first; its files are all there.');
+      }
+      return initIsAlive(current.runtime) ? current : this.#start(current);
+    });
+  }
+
+  #environment(record: SandboxRecord, extra: Record<string, string> | undefined): Record<string, string> {
+    return {
+      PATH: DEFAULT_PATH,
+      HOME: '/root',
+      USER: 'root',
+      LOGNAME: 'root',
+      HOSTNAME: 'sandbox',
+      LANG: 'C.UTF-8',
+      ...this.#options.env,
+      ...record.env,
+      ...extra,
+    };
+  }
+
+  async #fileCommand(
+    sandboxId: string,
+    operation: 'readFile' | 'writeFile',
+    path: string,
+    script: string,
+    args: string[],
+    stdin?: Uint8Array,
+  ): Promise<ExecOutput> {
+    // Files are read and written by a process inside the sandbox, so every path, `..` and symlink
+    // resolves against the sandbox's own root: a link to /etc/shadow finds the sandbox's /etc, not ours.
+    const output = await this.exec(sandboxId, {
+      command: ['/bin/sh', '-c', script, `statebox-${operation}`, ...args],
+      cwd: '/',
+      maxOutputBytes: Number.MAX_SAFE_INTEGER,
+      ...(stdin && { stdin }),
+    });
+    if (output.exitCode === 0) return output;
+    const message = new TextDecoder().decode(output.stderr).trim();
+    if (output.exitCode === 100) throw new FileNotFoundError(path, { sandboxId, operation });
+    if (output.exitCode === 101) {
+      throw new InvalidPathError(path, 'it is a directory; read or write the files inside it.', { sandboxId, operation });
+    }
+    if (output.exitCode === 102) {
+      throw new InvalidPathError(path, `a parent of it is not a directory (${message}).`, { sandboxId, operation });
+    }
+    throw new ProviderError(this.name, `${operation} ${path} in sandbox ${sandboxId} failed: ${message || `exit ${output.exitCode}`}`, {
+      sandboxId,
+      operation,
+    });
+  }
+
+  #info(record: SandboxRecord): SandboxInfo {
+    return {
+      id: record.id,
+      provider: this.name,
+      status: record.status,
+      labels: record.labels,
+      createdAt: record.createdAt,
+      parentId: record.parentId,
+      workdir: WORKDIR,
+    };
+  }
+}
+
+/** $1 cwd, then the argv. Exits 126 with a clear message when the cwd is missing, as `docker exec` does. */
+const execWrapper = `cd -- "$1" 2>/dev/null || { echo "statebox: working directory $1 does not exist in the sandbox" >&2; exit 126; }
+shift
+exec "$@"`;
+
+/** $1 path. Exit codes: 100 missing, 101 a directory. */
+const readScript = `if [ -d "$1" ]; then exit 101; fi
+if [ ! -e "$1" ]; then exit 100; fi
+exec cat -- "$1"`;
+
+/**
+ * $1 path, $2 octal mode or empty. Writes in place, so an existing file keeps its mode unless one is
+ * given, and a symlink is written through (inside the sandbox). Exit codes: 101 a directory, 102 a parent
+ * is not a directory.
+ */
+const writeScript = `umask 022
+if [ -d "$1" ]; then exit 101; fi
+case "$1" in */*) parent="\${1%/*}"; [ -n "$parent" ] || parent=/ ;; *) parent=. ;; esac
+if [ ! -d "$parent" ]; then mkdir -p -- "$parent" 2>&1 >&2 || exit 102; fi
+cat > "$1" || exit 1
+if [ -n "$2" ]; then chmod "$2" -- "$1" || exit 1; fi`;
