@@ -126,9 +126,11 @@ async function loadConfigFile(cwd: string, env: NodeJS.ProcessEnv): Promise<Reco
 
 async function loadAdapter(provider: ProviderName, cwd: string): Promise<AdapterModule> {
   const packageName = providerPackages[provider];
-  // Resolve from the user's project first: with pnpm's strict layout core cannot see its siblings.
+  // Resolve from the user's project and entry script first: with pnpm's strict layout core cannot see
+  // its siblings, and the app that depends on the adapter may not be the current directory.
   let specifier: string = packageName;
-  for (const base of [join(cwd, 'package.json'), import.meta.url]) {
+  const bases = [join(cwd, 'package.json'), ...(process.argv[1] ? [resolve(process.argv[1])] : []), import.meta.url];
+  for (const base of bases) {
     try {
       specifier = pathToFileURL(createRequire(base).resolve(packageName)).href;
       break;
