@@ -1,0 +1,186 @@
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ConfigError, createStatebox, InvalidStateError, type Sandbox, UnsupportedCapabilityError } from '@statebox/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Home, type SandboxRecord } from '../src/home.js';
+import { createFromConfig, local } from '../src/index.js';
+
+const run = promisify(execFile);
+let home: string;
+const boxes: Sandbox[] = [];
+const statebox = () => createStatebox({ provider: local({ home }) });
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'statebox-state-'));
+});
+
+afterAll(async () => {
+  for (const box of boxes) await box.destroy().catch(() => undefined);
+  await rm(home, { recursive: true, force: true });
+});
+
+async function create(): Promise<Sandbox> {
+  const box = await statebox().create();
+  boxes.push(box);
+  return box;
+}
+
+async function record(id: string): Promise<SandboxRecord> {
+  return JSON.parse(await readFile(join(home, 'sandboxes', id, 'sandbox.json'), 'utf8'));
+}
+
+/** Runs a snippet in a separate Node process against the built package, as another orchestrator would. */
+async function inOtherProcess(code: string): Promise<string> {
+  const script = `import { createStatebox } from '@statebox/core'; import { local } from '@statebox/local';
+const statebox = createStatebox({ provider: local({ home: ${JSON.stringify(home)} }) });
+${code}`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: join(import.meta.dirname, '..'),
+  });
+  return stdout;
+}
+
+describe('local state', () => {
+  it('is resumed, read and forked by another process', async () => {
+    const box = await create();
+    await box.writeFile('evening.txt', 'written in the evening');
+    await box.suspend();
+    const output = await inOtherProcess(`
+const box = await statebox.get(${JSON.stringify(box.id)});
+await box.resume();
+const child = await box.fork({ labels: { made: 'elsewhere' } });
+console.log(await box.readFile('evening.txt', 'utf8'));
+console.log(child.id);`);
+    const [text, childId] = output.trim().split('\n');
+    expect(text).toBe('written in the evening');
+    const child = await statebox().get(childId!);
+    boxes.push(child);
+    expect(child.labels).toEqual({ made: 'elsewhere' });
+    expect(await child.readFile('evening.txt', 'utf8')).toBe('written in the evening');
+  });
+
+  it('forks concurrently from several processes without corrupting the source', async () => {
+    const box = await create();
+    await box.writeFile('base.txt', 'base');
+    const outputs = await Promise.all(
+      [1, 2, 3].map((n) =>
+        inOtherProcess(`
+const child = await (await statebox.get(${JSON.stringify(box.id)})).fork();
+await child.writeFile('mine.txt', '${n}');
+console.log(child.id);`),
+      ),
+    );
+    const children = await Promise.all(outputs.map((output) => statebox().get(output.trim())));
+    boxes.push(...children);
+    for (const [index, child] of children.entries()) {
+      expect(await child.readFile('base.txt', 'utf8')).toBe('base');
+      expect(await child.readFile('mine.txt', 'utf8')).toBe(String(index + 1));
+    }
+    expect((await box.exec('ls')).stdout).toBe('base.txt\n');
+  });
+
+  it('restarts a running sandbox whose init died (a crash or a reboot), keeping its files', async () => {
+    const box = await create();
+    await box.writeFile('kept.txt', 'kept');
+    const { runtime } = await record(box.id);
+    process.kill(runtime!.supervisorPid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await box.readFile('kept.txt', 'utf8')).toBe('kept');
+    expect((await record(box.id)).runtime!.initPid).not.toBe(runtime!.initPid);
+  });
+
+  it('rolls an interrupted seal forward when the layer was already moved', async () => {
+    const box = await create();
+    await box.writeFile('sealed.txt', 'sealed');
+    await box.suspend();
+    const before = await record(box.id);
+    const pending = { from: before.upper, layerId: 'abcdef123456', to: 'u-crashed1' };
+    await writeFile(join(home, 'sandboxes', box.id, 'sandbox.json'), JSON.stringify({ ...before, pendingSeal: pending }));
+    await rename(join(home, 'sandboxes', box.id, before.upper), join(home, 'layers', pending.layerId));
+    await box.resume();
+    expect(await box.readFile('sealed.txt', 'utf8')).toBe('sealed');
+    const after = await record(box.id);
+    expect(after.pendingSeal).toBeUndefined();
+    expect(after.layers[0]).toBe(pending.layerId);
+  });
+
+  it('rolls an interrupted seal back when nothing was moved yet', async () => {
+    const box = await create();
+    await box.writeFile('kept.txt', 'kept');
+    await box.suspend();
+    const before = await record(box.id);
+    await writeFile(
+      join(home, 'sandboxes', box.id, 'sandbox.json'),
+      JSON.stringify({ ...before, pendingSeal: { from: before.upper, layerId: '0123456789ab', to: 'u-never' } }),
+    );
+    await box.resume();
+    expect(await box.readFile('kept.txt', 'utf8')).toBe('kept');
+    expect((await record(box.id)).upper).toBe(before.upper);
+  });
+
+  it('takes over a lock left by a dead process', async () => {
+    const box = await create();
+    await writeFile(join(home, 'locks', `${box.id}.lock`), '999999 12345\n');
+    await box.suspend();
+    expect(box.status).toBe('suspended');
+  });
+
+  it('compacts a long fork chain and keeps every generation', async () => {
+    const provider = local({ home, maxLayers: 3 });
+    let box = await createStatebox({ provider }).create();
+    boxes.push(box);
+    for (let generation = 0; generation < 6; generation++) {
+      await box.writeFile(`generation-${generation}.txt`, String(generation));
+      await box.exec(`rm -f generation-${generation - 2}.txt`);
+      box = await box.fork();
+      boxes.push(box);
+    }
+    expect((await box.exec('ls')).stdout).toBe('generation-4.txt\ngeneration-5.txt\n');
+    expect((await record(box.id)).layers.length).toBeLessThanOrEqual(4);
+  });
+
+  it('deletes layers nobody uses once their sandboxes are destroyed', async () => {
+    const separateHome = await mkdtemp(join(tmpdir(), 'statebox-gc-'));
+    const client = createStatebox({ provider: local({ home: separateHome }) });
+    const box = await client.create();
+    await box.writeFile('a.txt', 'a');
+    const child = await box.fork();
+    await child.writeFile('b.txt', 'b');
+    const grandchild = await child.fork();
+    for (const sandbox of [grandchild, child, box]) await sandbox.destroy();
+    expect(readdirSync(join(separateHome, 'layers'))).toEqual(['empty']);
+    expect(readdirSync(join(separateHome, 'sandboxes'))).toEqual([]);
+    await rm(separateHome, { recursive: true, force: true });
+  });
+
+  it('refuses images and unknown options with errors that say what to do', async () => {
+    await expect(statebox().create({ image: 'debian' })).rejects.toSatisfy(UnsupportedCapabilityError.isInstance);
+    expect(() => createFromConfig({ networking: true }, {})).toThrow(/networking/);
+    expect(() => createFromConfig({ maxLayers: 1 }, {})).toSatisfy(() => {
+      try {
+        createFromConfig({ maxLayers: 1 }, {});
+        return false;
+      } catch (error) {
+        return ConfigError.isInstance(error) && error.option === 'maxLayers';
+      }
+    });
+  });
+
+  it('refuses exec on a suspended sandbox and names the fix', async () => {
+    const box = await create();
+    await box.suspend();
+    const error = await box.exec('true').catch((caught: unknown) => caught);
+    expect(InvalidStateError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toMatch(/resume\(\)/);
+  });
+
+  it('reads the state directory from STATEBOX_HOME', () => {
+    const provider = createFromConfig({}, { STATEBOX_HOME: home });
+    expect((provider as ReturnType<typeof local>).home.root).toBe(home);
+    expect(new Home(home).layersDir).toBe(join(home, 'layers'));
+  });
+});
