@@ -1,0 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runConformance } from '@statebox/core/testkit';
+import { afterAll } from 'vitest';
+import { local } from '../src/index.js';
+
+const home = mkdtempSync(join(tmpdir(), 'statebox-conformance-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+runConformance({
+  name: 'local',
+  createProvider: () => local({ home }),
+  skip: process.platform === 'linux' ? false : `the local provider needs Linux namespaces (this is ${process.platform})`,
+});
