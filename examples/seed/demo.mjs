@@ -33,7 +33,9 @@ async function step(label, action) {
 async function sh(box, command, options = {}) {
   const result = await box.exec(command, options);
   if (result.exitCode !== 0) {
-    throw new Error(`\`${command}\` exited ${result.exitCode} in ${box.id}:\n${result.stderr || result.stdout}`);
+    throw new Error(
+      `\`${command}\` exited ${result.exitCode} in ${box.id}:\n${result.stderr || result.stdout}`,
+    );
   }
   return result.stdout;
 }
@@ -48,7 +50,11 @@ async function manifest(box) {
 }
 
 const project = {
-  'package.json': JSON.stringify({ name: 'inventory', version: '1.0.0', type: 'module', scripts: { test: 'node test.js' } }, null, 2),
+  'package.json': JSON.stringify(
+    { name: 'inventory', version: '1.0.0', type: 'module', scripts: { test: 'node test.js' } },
+    null,
+    2,
+  ),
   'src/store.js': `export const items = [];\n\nexport function add(name, price, quantity) {\n  items.push({ name, price, quantity });\n}\n\nexport function calc(list = items) {\n  return list.reduce((sum, item) => sum + item.price * item.quantity, 0);\n}\n`,
   'src/report.js': `import { calc, items } from './store.js';\n\nfunction money(value) {\n  return '$' + value.toFixed(2);\n}\n\nfunction pad(text, width) {\n  return String(text).padEnd(width);\n}\n\nexport function report() {\n  const lines = items.map((item) => pad(item.name, 12) + money(item.price * item.quantity));\n  lines.push(pad('total', 12) + money(calc()));\n  return lines.join('\\n');\n}\n`,
   'test.js': `import { add, calc } from './src/store.js';\nadd('apple', 0.5, 4);\nadd('pear', 0.75, 2);\nif (calc() !== 3.5) throw new Error('total is wrong');\nconsole.log('ok');\n`,
@@ -83,11 +89,20 @@ async function evening() {
   });
   await step('install a tool (tally) into /root/.local', async () => {
     for (const [path, content] of Object.entries(tallyTool)) {
-      await box.writeFile(`/tmp/${path}`, content, { mode: path.endsWith('.sh') || path.includes('/bin/') ? 0o755 : 0o644 });
+      await box.writeFile(`/tmp/${path}`, content, {
+        mode: path.endsWith('.sh') || path.includes('/bin/') ? 0o755 : 0o644,
+      });
     }
-    await sh(box, 'sh /tmp/tally-1.0/install.sh /root/.local && . /root/.profile && tally inventory > /workspace/tally.txt');
+    await sh(
+      box,
+      'sh /tmp/tally-1.0/install.sh /root/.local && . /root/.profile && tally inventory > /workspace/tally.txt',
+    );
   });
-  await step('run the project tests', () => sh(box, 'command -v node >/dev/null && node test.js || echo "(no node in sandbox: skipped)"', { cwd: 'inventory' }));
+  await step('run the project tests', () =>
+    sh(box, 'command -v node >/dev/null && node test.js || echo "(no node in sandbox: skipped)"', {
+      cwd: 'inventory',
+    }),
+  );
   const before = await step('record a manifest of every file, mode and link', () => manifest(box));
   const info = await step('suspend (processes end, compute released, files kept)', () => box.suspend());
   console.log(dim(`    status: ${info.status}; ${before.trim().split('\n').length} entries recorded`));
@@ -106,7 +121,9 @@ async function morning(id, manifestFile) {
   console.log(dim(`    ${after.trim().split('\n').length} entries identical`));
   const log = await step('git log still there', () => sh(box, 'git log --oneline', { cwd: 'inventory' }));
   console.log(dim(`    ${log.trim()}`));
-  const tally = await step('the installed tool still runs', () => sh(box, '. /root/.profile && tally inventory'));
+  const tally = await step('the installed tool still runs', () =>
+    sh(box, '. /root/.profile && tally inventory'),
+  );
   console.log(dim(`    ${tally.trim().replace(/\n/g, ' | ')}`));
 
   console.log(bold('\nFork three lines of work from this state'));
@@ -117,7 +134,10 @@ async function morning(id, manifestFile) {
   };
   const branches = [];
   for (const name of Object.keys(strategies)) {
-    branches.push([name, await step(`fork '${name}'`, () => box.fork({ labels: { demo: 'seed', strategy: name } }))]);
+    branches.push([
+      name,
+      await step(`fork '${name}'`, () => box.fork({ labels: { demo: 'seed', strategy: name } })),
+    ]);
   }
   for (const [name, branch] of branches) {
     await step(`'${name}': refactor and commit in ${branch.id}`, () =>
@@ -131,12 +151,15 @@ async function morning(id, manifestFile) {
   console.log(bold('\nThe branches diverge, the source is untouched'));
   const heads = new Set();
   for (const [name, branch] of branches) {
-    const head = await sh(branch, 'git log --oneline -1 && git diff --stat HEAD~1 | tail -1', { cwd: 'inventory' });
+    const head = await sh(branch, 'git log --oneline -1 && git diff --stat HEAD~1 | tail -1', {
+      cwd: 'inventory',
+    });
     heads.add(head.split('\n')[0]);
     console.log(`  ${name.padEnd(8)} ${head.trim().replace(/\n/g, '  ·  ')}`);
     for (const [other] of branches) {
       if (other === name) continue;
-      const seen = (await branch.exec(`git rev-parse --verify -q ${other}`, { cwd: 'inventory' })).exitCode === 0;
+      const seen =
+        (await branch.exec(`git rev-parse --verify -q ${other}`, { cwd: 'inventory' })).exitCode === 0;
       if (seen) throw new Error(`branch '${name}' sees '${other}': forks are not isolated`);
     }
   }
@@ -146,7 +169,9 @@ async function morning(id, manifestFile) {
   if (!source.includes('Initial import')) throw new Error('the source moved');
 
   if (keep) {
-    console.log(dim(`\nKept: ${[box, ...branches.map(([, branch]) => branch)].map((sandbox) => sandbox.id).join(' ')}`));
+    console.log(
+      dim(`\nKept: ${[box, ...branches.map(([, branch]) => branch)].map((sandbox) => sandbox.id).join(' ')}`),
+    );
   } else {
     await step('destroy the source and its branches', async () => {
       for (const [, branch] of branches) await branch.destroy();
@@ -167,9 +192,13 @@ async function main() {
   await writeFile(manifestFile, recorded);
   const extra = keep ? ['--keep'] : [];
   const code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--morning', id, manifestFile, ...extra], {
-      stdio: 'inherit',
-    });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--morning', id, manifestFile, ...extra],
+      {
+        stdio: 'inherit',
+      },
+    );
     child.on('close', resolve);
   });
   await rm(directory, { recursive: true, force: true });

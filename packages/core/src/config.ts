@@ -29,7 +29,10 @@ export type ProviderConfig = { provider: ProviderName } & Record<string, unknown
  * from `options` are read from `env` (each adapter documents its variables, e.g. `DOCKER_HOST`).
  */
 export type AdapterModule = {
-  createFromConfig(options: Record<string, unknown>, env: NodeJS.ProcessEnv): SandboxProvider | Promise<SandboxProvider>;
+  createFromConfig(
+    options: Record<string, unknown>,
+    env: NodeJS.ProcessEnv,
+  ): SandboxProvider | Promise<SandboxProvider>;
 };
 
 const configSchema = z
@@ -97,7 +100,10 @@ function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return { provider: env.STATEBOX_PROVIDER?.trim() || 'local' };
 }
 
-async function loadConfigFile(cwd: string, env: NodeJS.ProcessEnv): Promise<Record<string, unknown> | undefined> {
+async function loadConfigFile(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Record<string, unknown> | undefined> {
   let file: string | undefined;
   if (env.STATEBOX_CONFIG) {
     file = resolve(cwd, env.STATEBOX_CONFIG);
@@ -129,7 +135,11 @@ async function loadAdapter(provider: ProviderName, cwd: string): Promise<Adapter
   // Resolve from the user's project and entry script first: with pnpm's strict layout core cannot see
   // its siblings, and the app that depends on the adapter may not be the current directory.
   let specifier: string = packageName;
-  const bases = [join(cwd, 'package.json'), ...(process.argv[1] ? [resolve(process.argv[1])] : []), import.meta.url];
+  const bases = [
+    join(cwd, 'package.json'),
+    ...(process.argv[1] ? [resolve(process.argv[1])] : []),
+    import.meta.url,
+  ];
   for (const base of bases) {
     try {
       specifier = pathToFileURL(createRequire(base).resolve(packageName)).href;

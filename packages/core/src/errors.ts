@@ -61,7 +61,10 @@ function brand<T extends StateboxError>(cls: ErrorClass<T>, name: string): void 
 /** The sandbox does not exist (never created, destroyed, or removed behind statebox's back). */
 export class SandboxNotFoundError extends StateboxError {
   declare static isInstance: (error: unknown) => error is SandboxNotFoundError;
-  constructor(sandboxId: string, options: Omit<StateboxErrorOptions, 'sandboxId'> & { provider?: string } = {}) {
+  constructor(
+    sandboxId: string,
+    options: Omit<StateboxErrorOptions, 'sandboxId'> & { provider?: string } = {},
+  ) {
     super(
       `Sandbox ${sandboxId} not found${options.provider ? ` on provider '${options.provider}'` : ''}` +
         `${options.operation ? ` (during ${options.operation})` : ''}: it was destroyed or never existed. ` +
@@ -108,12 +111,7 @@ export class UnsupportedCapabilityError extends StateboxError {
   declare static isInstance: (error: unknown) => error is UnsupportedCapabilityError;
   readonly capability: string;
   readonly provider: string;
-  constructor(
-    capability: string,
-    provider: string,
-    hint: string,
-    options: StateboxErrorOptions = {},
-  ) {
+  constructor(capability: string, provider: string, hint: string, options: StateboxErrorOptions = {}) {
     super(`Provider '${provider}' does not support ${capability}. ${hint}`, options);
     this.name = 'UnsupportedCapabilityError';
     this.capability = capability;

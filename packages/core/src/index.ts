@@ -35,5 +35,17 @@ export type {
   SandboxStatus,
   WriteFileOptions,
 } from './provider.js';
-export { DEFAULT_MAX_OUTPUT_BYTES, type ExecOptions, type ExecResult, isStateboxError, Sandbox } from './sandbox.js';
-export { type CreateOptions, createStatebox, type Statebox, type StateboxOptions, statebox } from './statebox.js';
+export {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type ExecOptions,
+  type ExecResult,
+  isStateboxError,
+  Sandbox,
+} from './sandbox.js';
+export {
+  type CreateOptions,
+  createStatebox,
+  type Statebox,
+  type StateboxOptions,
+  statebox,
+} from './statebox.js';

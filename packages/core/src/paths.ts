@@ -11,7 +11,11 @@ export const DEFAULT_WORKDIR = '/workspace';
  * plainly when it is meant. Whether an absolute path reaches outside the sandbox is the provider's job
  * to prevent (the local provider resolves every path inside the sandbox's own mount namespace).
  */
-export function resolveSandboxPath(path: unknown, workdir: string = DEFAULT_WORKDIR, sandboxId?: string): string {
+export function resolveSandboxPath(
+  path: unknown,
+  workdir: string = DEFAULT_WORKDIR,
+  sandboxId?: string,
+): string {
   const options = sandboxId === undefined ? {} : { sandboxId };
   if (typeof path !== 'string') {
     throw new InvalidPathError(String(path), `expected a string, got ${typeof path}.`, options);

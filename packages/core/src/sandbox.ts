@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, InvalidStateError, StateboxError, TransientError } from './errors.js';
-import type { ExecOutput, ForkRequest, SandboxInfo, SandboxProvider, SandboxStatus } from './provider.js';
 import { resolveSandboxPath } from './paths.js';
+import type { ExecOutput, ForkRequest, SandboxInfo, SandboxProvider, SandboxStatus } from './provider.js';
 
 /** Default cap per output stream: generous enough for a build log, small enough never to exhaust memory. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
@@ -169,11 +169,22 @@ export class Sandbox {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       throw new ConfigError('data', `writeFile(${JSON.stringify(path)}) needs a string or a Uint8Array.`);
     }
-    if (options.mode !== undefined && !(Number.isInteger(options.mode) && options.mode >= 0 && options.mode <= 0o7777)) {
-      throw new ConfigError('mode', `writeFile mode must be an integer from 0 to 0o7777, got ${options.mode}.`);
+    if (
+      options.mode !== undefined &&
+      !(Number.isInteger(options.mode) && options.mode >= 0 && options.mode <= 0o7777)
+    ) {
+      throw new ConfigError(
+        'mode',
+        `writeFile mode must be an integer from 0 to 0o7777, got ${options.mode}.`,
+      );
     }
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    await this.provider.writeFile(this.id, resolved, bytes, options.mode === undefined ? {} : { mode: options.mode });
+    await this.provider.writeFile(
+      this.id,
+      resolved,
+      bytes,
+      options.mode === undefined ? {} : { mode: options.mode },
+    );
   }
 
   /** Releases compute and keeps state. What survives: `provider.capabilities.suspend`. */

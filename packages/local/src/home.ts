@@ -135,7 +135,8 @@ export class Home {
       const [pidText, startTime] = holder.trim().split(' ');
       const pid = Number(pidText);
       const stale =
-        holder !== '' && (!Number.isInteger(pid) || !isAlive(pid) || processStartTime(pid) !== (startTime ?? null));
+        holder !== '' &&
+        (!Number.isInteger(pid) || !isAlive(pid) || processStartTime(pid) !== (startTime ?? null));
       if (stale) {
         // Take over by renaming: only one contender wins the rename of this exact content.
         const grave = `${path}.stale.${process.pid}`;

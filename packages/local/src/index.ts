@@ -3,9 +3,9 @@ import { defaultHome } from './home.js';
 import { type LocalOptions, parseLocalOptions } from './options.js';
 import { LocalProvider } from './provider.js';
 
+export { defaultHome } from './home.js';
 export type { LocalOptions } from './options.js';
 export { LocalProvider, localCapabilities } from './provider.js';
-export { defaultHome } from './home.js';
 
 /**
  * The embedded provider: sandboxes isolated by Linux namespaces, with overlayfs layers that make
@@ -26,7 +26,7 @@ export function local(options: LocalOptions = {}): LocalProvider {
  */
 export function createFromConfig(options: Record<string, unknown>, env: NodeJS.ProcessEnv): SandboxProvider {
   const parsed = parseLocalOptions(options);
-  const network = parsed.network ?? (env.STATEBOX_LOCAL_NETWORK === '1' || env.STATEBOX_LOCAL_NETWORK === 'true');
+  const network =
+    parsed.network ?? (env.STATEBOX_LOCAL_NETWORK === '1' || env.STATEBOX_LOCAL_NETWORK === 'true');
   return new LocalProvider({ ...parsed, network, home: parsed.home ?? defaultHome(env) });
 }
-

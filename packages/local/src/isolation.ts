@@ -1,6 +1,17 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
 import { isAlive, processStartTime } from './home.js';
@@ -62,7 +73,14 @@ export function probeIsolation(): IsolationTools {
   }
   const rootless = process.geteuid?.() !== 0;
   const unshare = which('unshare')!;
-  const args = [...(rootless ? ['--user', '--map-root-user'] : []), '--mount', '--pid', '--fork', '--net', '/bin/true'];
+  const args = [
+    ...(rootless ? ['--user', '--map-root-user'] : []),
+    '--mount',
+    '--pid',
+    '--fork',
+    '--net',
+    '/bin/true',
+  ];
   const result = spawnSync(unshare, args, { encoding: 'utf8', timeout: 10_000 });
   if (result.status !== 0) {
     const detail = (result.stderr || result.error?.message || `exit ${result.status}`).trim();
@@ -167,7 +185,11 @@ export function prepareRuntime(runtimeDir: string): Runtime {
     const source = `/etc/${entry}`;
     if (!existsSync(source)) continue;
     try {
-      cpSync(source, join(etc, entry), { recursive: true, verbatimSymlinks: true, dereference: entry === 'resolv.conf' });
+      cpSync(source, join(etc, entry), {
+        recursive: true,
+        verbatimSymlinks: true,
+        dereference: entry === 'resolv.conf',
+      });
     } catch {
       // An unreadable entry is left out rather than failing every sandbox.
     }
@@ -178,7 +200,10 @@ export function prepareRuntime(runtimeDir: string): Runtime {
   );
   writeFileSync(join(etc, 'group'), 'root:x:0:\nnogroup:x:65534:\n');
   writeFileSync(join(etc, 'hostname'), 'sandbox\n');
-  writeFileSync(join(etc, 'hosts'), '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+  writeFileSync(
+    join(etc, 'hosts'),
+    '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n',
+  );
   writeFileSync(join(building, 'ready'), `${new Date().toISOString()}\n`);
   try {
     renameSync(building, dir);
@@ -221,8 +246,14 @@ export function buildFstab(plan: MountPlan): string {
   for (const node of deviceNodes) add(`/dev/${node}`, join(root, 'dev', node), 'none', 'bind');
   add('shm', join(root, 'dev/shm'), 'tmpfs', 'mode=1777,nosuid,nodev');
   const lower = plan.lowerLayers.length > 0 ? plan.lowerLayers.join(':') : 'empty';
-  add('overlay', join(root, '.sbx'), 'overlay', `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}`);
-  for (const sub of ['workspace', 'root', 'tmp']) add(join(root, '.sbx', sub), join(root, sub), 'none', 'bind');
+  add(
+    'overlay',
+    join(root, '.sbx'),
+    'overlay',
+    `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}`,
+  );
+  for (const sub of ['workspace', 'root', 'tmp'])
+    add(join(root, '.sbx', sub), join(root, sub), 'none', 'bind');
   add('proc', join(root, 'proc'), 'proc', 'nosuid,nodev,noexec');
   return `${lines.join('\n')}\n`;
 }
@@ -318,13 +349,19 @@ export async function startInit(
   child.stdout.destroy();
   child.stderr.destroy();
   child.unref();
-  const initPid = Number(readFileSync(`/proc/${supervisorPid}/task/${supervisorPid}/children`, 'utf8').trim().split(' ')[0]);
+  const initPid = Number(
+    readFileSync(`/proc/${supervisorPid}/task/${supervisorPid}/children`, 'utf8').trim().split(' ')[0],
+  );
   const initStartTime = processStartTime(initPid);
   if (!Number.isInteger(initPid) || initStartTime === null) {
     killQuietly(supervisorPid);
-    throw new ProviderError('local', `Sandbox ${options.sandboxId}'s init vanished right after start-up; retry.`, {
-      sandboxId: options.sandboxId,
-    });
+    throw new ProviderError(
+      'local',
+      `Sandbox ${options.sandboxId}'s init vanished right after start-up; retry.`,
+      {
+        sandboxId: options.sandboxId,
+      },
+    );
   }
   return { supervisorPid, initPid, initStartTime };
 }
@@ -368,6 +405,17 @@ export function enterArgs(tools: IsolationTools, initPid: number): { file: strin
   }
   return {
     file: tools.nsenter,
-    args: ['--target', String(initPid), ...namespaces, '--root', '--wd', '--', tools.unshare, '--user', '--map-root-user', '--'],
+    args: [
+      '--target',
+      String(initPid),
+      ...namespaces,
+      '--root',
+      '--wd',
+      '--',
+      tools.unshare,
+      '--user',
+      '--map-root-user',
+      '--',
+    ],
   };
 }

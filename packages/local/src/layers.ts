@@ -27,7 +27,12 @@ export function newUpperName(): string {
 }
 
 /** Creates an upper dir and its work dir. A first upper also gets the directories the sandbox mounts. */
-export async function createUpper(home: Home, record: SandboxRecord, name: string, first: boolean): Promise<void> {
+export async function createUpper(
+  home: Home,
+  record: SandboxRecord,
+  name: string,
+  first: boolean,
+): Promise<void> {
   const upper = upperPath(home, record, name);
   await mkdir(upper, { recursive: true });
   await mkdir(workPath(home, record, name), { recursive: true });
@@ -132,11 +137,20 @@ export async function compactLayers(
   const lower = [...record.layers, 'empty'].join(':');
   const xattr = tools.rootless ? ',userxattr' : '';
   const script = `set -e; cd "$1"; mount -t overlay overlay -o "ro,lowerdir=${lower}${xattr}" "$2"; cp -a "$2/." "$3/"`;
-  const args = [...(tools.rootless ? ['--user', '--map-root-user'] : []), '--mount', '--propagation', 'private'];
+  const args = [
+    ...(tools.rootless ? ['--user', '--map-root-user'] : []),
+    '--mount',
+    '--propagation',
+    'private',
+  ];
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(tools.unshare, [...args, '--', '/bin/sh', '-c', script, 'statebox-compact', home.layersDir, view, target], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      tools.unshare,
+      [...args, '--', '/bin/sh', '-c', script, 'statebox-compact', home.layersDir, view, target],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -144,7 +158,13 @@ export async function compactLayers(
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(new ProviderError('local', `Compacting the layers of sandbox ${record.id} failed: ${stderr.trim()}`));
+      else
+        reject(
+          new ProviderError(
+            'local',
+            `Compacting the layers of sandbox ${record.id} failed: ${stderr.trim()}`,
+          ),
+        );
     });
   }).finally(() => rm(view, { recursive: true, force: true }));
   await rename(target, join(home.layersDir, layerId));

@@ -28,7 +28,8 @@ export function parseLocalOptions(input: unknown): LocalOptions {
   const parsed = localOptionsSchema.safeParse(input ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  const option = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'options');
+  const option =
+    issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'options');
   throw new ConfigError(
     option,
     `Invalid local provider option '${option}': ${issue.message}. ` +

@@ -24,13 +24,22 @@ import {
   enterArgs,
   type IsolationTools,
   initIsAlive,
-  probeIsolation,
   prepareRuntime,
+  probeIsolation,
   type Runtime,
   startInit,
   stopInit,
 } from './isolation.js';
-import { collectGarbage, compactLayers, createUpper, isEmptyDir, repairSeal, sealUpper, upperPath, workPath } from './layers.js';
+import {
+  collectGarbage,
+  compactLayers,
+  createUpper,
+  isEmptyDir,
+  repairSeal,
+  sealUpper,
+  upperPath,
+  workPath,
+} from './layers.js';
 import type { LocalOptions } from './options.js';
 import { runProcess } from './process.js';
 
@@ -59,7 +68,11 @@ export class LocalProvider implements SandboxProvider {
 
   constructor(options: LocalOptions & { home: string }) {
     this.home = new Home(options.home);
-    this.#options = { network: options.network ?? false, maxLayers: options.maxLayers ?? 64, env: options.env ?? {} };
+    this.#options = {
+      network: options.network ?? false,
+      maxLayers: options.maxLayers ?? 64,
+      env: options.env ?? {},
+    };
   }
 
   /** Checks the host once, lazily: constructing a provider never fails, its first use may. */
@@ -127,7 +140,8 @@ export class LocalProvider implements SandboxProvider {
     const record = await this.#running(sandboxId, 'exec');
     const { tools } = await this.#ready();
     const enter = enterArgs(tools, record.runtime!.initPid);
-    const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
+    const argv =
+      typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
     return runProcess({
       file: enter.file,
       // `cd` inside the sandbox: the cwd is a sandbox path, meaningless on the host.
@@ -149,7 +163,12 @@ export class LocalProvider implements SandboxProvider {
     return output.stdout;
   }
 
-  async writeFile(sandboxId: string, path: string, data: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
+  async writeFile(
+    sandboxId: string,
+    path: string,
+    data: Uint8Array,
+    options: WriteFileOptions = {},
+  ): Promise<void> {
     const mode = options.mode === undefined ? '' : options.mode.toString(8);
     await this.#fileCommand(sandboxId, 'writeFile', path, writeScript, [path, mode], data);
   }
@@ -251,7 +270,8 @@ export class LocalProvider implements SandboxProvider {
   async #start(record: SandboxRecord): Promise<SandboxRecord> {
     const { tools, runtime } = await this.#ready();
     let current = record;
-    if (current.layers.length > this.#options.maxLayers) current = await compactLayers(this.home, current, tools);
+    if (current.layers.length > this.#options.maxLayers)
+      current = await compactLayers(this.home, current, tools);
     const sandboxDir = this.home.sandboxDir(current.id);
     const mountPoint = join(sandboxDir, 'mnt');
     const fstabPath = join(sandboxDir, 'fstab');
@@ -295,7 +315,11 @@ export class LocalProvider implements SandboxProvider {
     return record;
   }
 
-  async #locked<T>(sandboxId: string, operation: string, action: (record: SandboxRecord) => Promise<T>): Promise<T> {
+  async #locked<T>(
+    sandboxId: string,
+    operation: string,
+    action: (record: SandboxRecord) => Promise<T>,
+  ): Promise<T> {
     await this.#load(sandboxId, operation);
     const release = await this.home.lock(sandboxId);
     try {
@@ -311,12 +335,22 @@ export class LocalProvider implements SandboxProvider {
   async #running(sandboxId: string, operation: string): Promise<SandboxRecord> {
     const record = await this.#load(sandboxId, operation);
     if (record.status === 'suspended') {
-      throw new InvalidStateError(sandboxId, operation, 'suspended', 'Call resume() first; its files are all there.');
+      throw new InvalidStateError(
+        sandboxId,
+        operation,
+        'suspended',
+        'Call resume() first; its files are all there.',
+      );
     }
     if (initIsAlive(record.runtime) && !record.pendingSeal) return record;
     return this.#locked(sandboxId, operation, async (current) => {
       if (current.status === 'suspended') {
-        throw new InvalidStateError(sandboxId, operation, 'suspended', 'Call resume() first; its files are all there.');
+        throw new InvalidStateError(
+          sandboxId,
+          operation,
+          'suspended',
+          'Call resume() first; its files are all there.',
+        );
       }
       return initIsAlive(current.runtime) ? current : this.#start(current);
     });
@@ -356,15 +390,25 @@ export class LocalProvider implements SandboxProvider {
     const message = new TextDecoder().decode(output.stderr).trim();
     if (output.exitCode === 100) throw new FileNotFoundError(path, { sandboxId, operation });
     if (output.exitCode === 101) {
-      throw new InvalidPathError(path, 'it is a directory; read or write the files inside it.', { sandboxId, operation });
+      throw new InvalidPathError(path, 'it is a directory; read or write the files inside it.', {
+        sandboxId,
+        operation,
+      });
     }
     if (output.exitCode === 102) {
-      throw new InvalidPathError(path, `a parent of it is not a directory (${message}).`, { sandboxId, operation });
+      throw new InvalidPathError(path, `a parent of it is not a directory (${message}).`, {
+        sandboxId,
+        operation,
+      });
     }
-    throw new ProviderError(this.name, `${operation} ${path} in sandbox ${sandboxId} failed: ${message || `exit ${output.exitCode}`}`, {
-      sandboxId,
-      operation,
-    });
+    throw new ProviderError(
+      this.name,
+      `${operation} ${path} in sandbox ${sandboxId} failed: ${message || `exit ${output.exitCode}`}`,
+      {
+        sandboxId,
+        operation,
+      },
+    );
   }
 
   #info(record: SandboxRecord): SandboxInfo {

@@ -11,5 +11,8 @@ afterAll(() => rmSync(home, { recursive: true, force: true }));
 runConformance({
   name: 'local',
   createProvider: () => local({ home }),
-  skip: process.platform === 'linux' ? false : `the local provider needs Linux namespaces (this is ${process.platform})`,
+  skip:
+    process.platform === 'linux'
+      ? false
+      : `the local provider needs Linux namespaces (this is ${process.platform})`,
 });

@@ -69,10 +69,14 @@ describe('local isolation', () => {
     const first = await create();
     const second = await create();
     await first.exec('sleep 4242 >/dev/null 2>&1 &');
-    const seen = await second.exec('for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done');
+    const seen = await second.exec(
+      'for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done',
+    );
     expect(seen.stdout).not.toContain('sleep 4242');
     expect(seen.stdout).not.toContain('vitest');
-    const own = await first.exec('for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done');
+    const own = await first.exec(
+      'for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done',
+    );
     expect(own.stdout).toContain('sleep 4242');
   });
 
@@ -109,7 +113,7 @@ describe('local isolation', () => {
       const box = await create();
       const result = await box.exec(
         "command -v python3 >/dev/null || { echo 'no python3'; exit 0; }; " +
-          "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); print(\"bound\")'",
+          'python3 -c \'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); print("bound")\'',
       );
       expect(['bound', 'no python3']).toContain(result.stdout.trim());
     });

@@ -4,7 +4,13 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, createStatebox, InvalidStateError, type Sandbox, UnsupportedCapabilityError } from '@statebox/core';
+import {
+  ConfigError,
+  createStatebox,
+  InvalidStateError,
+  type Sandbox,
+  UnsupportedCapabilityError,
+} from '@statebox/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, type SandboxRecord } from '../src/home.js';
 import { createFromConfig, local } from '../src/index.js';
@@ -99,7 +105,10 @@ console.log(child.id);`),
     await box.suspend();
     const before = await record(box.id);
     const pending = { from: before.upper, layerId: 'abcdef123456', to: 'u-crashed1' };
-    await writeFile(join(home, 'sandboxes', box.id, 'sandbox.json'), JSON.stringify({ ...before, pendingSeal: pending }));
+    await writeFile(
+      join(home, 'sandboxes', box.id, 'sandbox.json'),
+      JSON.stringify({ ...before, pendingSeal: pending }),
+    );
     await rename(join(home, 'sandboxes', box.id, before.upper), join(home, 'layers', pending.layerId));
     await box.resume();
     expect(await box.readFile('sealed.txt', 'utf8')).toBe('sealed');
@@ -115,7 +124,10 @@ console.log(child.id);`),
     const before = await record(box.id);
     await writeFile(
       join(home, 'sandboxes', box.id, 'sandbox.json'),
-      JSON.stringify({ ...before, pendingSeal: { from: before.upper, layerId: '0123456789ab', to: 'u-never' } }),
+      JSON.stringify({
+        ...before,
+        pendingSeal: { from: before.upper, layerId: '0123456789ab', to: 'u-never' },
+      }),
     );
     await box.resume();
     expect(await box.readFile('kept.txt', 'utf8')).toBe('kept');
@@ -158,7 +170,9 @@ console.log(child.id);`),
   });
 
   it('refuses images and unknown options with errors that say what to do', async () => {
-    await expect(statebox().create({ image: 'debian' })).rejects.toSatisfy(UnsupportedCapabilityError.isInstance);
+    await expect(statebox().create({ image: 'debian' })).rejects.toSatisfy(
+      UnsupportedCapabilityError.isInstance,
+    );
     expect(() => createFromConfig({ networking: true }, {})).toThrow(/networking/);
     expect(() => createFromConfig({ maxLayers: 1 }, {})).toSatisfy(() => {
       try {
