@@ -1,0 +1,926 @@
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import {
+  type CreateRequest,
+  DEFAULT_WORKDIR,
+  type ExecOutput,
+  type ExecRequest,
+  FileNotFoundError,
+  type ForkRequest,
+  InvalidPathError,
+  InvalidStateError,
+  type ListFilter,
+  OutputBuffer,
+  ProviderError,
+  type SandboxCapabilities,
+  type SandboxInfo,
+  SandboxNotFoundError,
+  type SandboxProvider,
+  type StateboxError,
+  TimeoutError,
+  type WriteFileOptions,
+} from '@statebox/core';
+import { DockerApiError, DockerClient, parseDockerHost, StreamDemuxer } from './client.js';
+import { isNoSuchContainer, isNoSuchImage, toStateboxError } from './errors.js';
+import { LayerStore } from './layers.js';
+import type { ResolvedOptions } from './options.js';
+import { killProcessTree } from './processes.js';
+import { createTar, readFirstEntry, type TarInput } from './tar.js';
+
+/** Label keys. Everything statebox knows about a sandbox is in these, on the container and its volume. */
+const LABEL = {
+  provider: 'statebox.provider',
+  id: 'statebox.id',
+  createdAt: 'statebox.created-at',
+  parent: 'statebox.parent',
+  userPrefix: 'statebox.label.',
+  /**
+   * The sandbox's own labels as JSON. The per-key labels above serve the daemon's label filter, but a
+   * commit copies a container's labels into the image and a child container inherits them; this one is
+   * always set at create, so it says which of them are the sandbox's own.
+   */
+  userLabels: 'statebox.labels',
+  /** On volumes: the layer stack, top first (upper, then lowers), comma-separated. */
+  layers: 'statebox.layers',
+  /** On committed images, so that destroy deletes only what statebox made. */
+  committed: 'statebox.committed',
+} as const;
+
+const PROVIDER = 'docker';
+const SANDBOX_ID = /^sb-[0-9a-f]{16}$/;
+
+type ContainerJson = {
+  Id: string;
+  Name: string;
+  Created: string;
+  Image: string;
+  State: { Running: boolean; Paused: boolean; Status: string };
+  Config: { Env: string[] | null; Labels: Record<string, string> | null; User: string };
+  HostConfig: { NetworkMode: string };
+  Mounts: { Type: string; Name?: string; Destination: string }[];
+};
+
+type ContainerSummary = {
+  Id: string;
+  Names: string[];
+  Labels: Record<string, string>;
+  State: string;
+  Created: number;
+};
+type VolumeJson = { Name: string; Labels: Record<string, string> | null };
+
+export class DockerProvider implements SandboxProvider {
+  readonly specificationVersion = 'statebox-v1' as const;
+  readonly name = PROVIDER;
+  readonly capabilities: SandboxCapabilities;
+  readonly options: ResolvedOptions;
+  readonly #client: DockerClient;
+  readonly #layers: LayerStore;
+  #prepared: Promise<void> | undefined;
+
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+    this.#client = new DockerClient(parseDockerHost(options.host));
+    this.#layers = new LayerStore(options.stateDir);
+    this.capabilities = {
+      // `pause` keeps processes in memory; `stop` releases everything but the files.
+      suspend: options.suspend === 'pause' ? 'memory' : 'filesystem',
+      fork: 'filesystem',
+      forkSuspended: true,
+      // The source's upper layer is sealed, so its container is replaced by one over a fresh upper.
+      forkSource: 'restarted',
+      execStreaming: true,
+      fileModes: true,
+      symlinks: true,
+    };
+  }
+
+  /** Closes idle keep-alive connections to the daemon. */
+  close(): void {
+    this.#client.close();
+  }
+
+  async create(request: CreateRequest): Promise<SandboxInfo> {
+    const operation = 'create';
+    await this.#prepare(operation);
+    const sandboxId = `sb-${randomBytes(8).toString('hex')}`;
+    const image = request.image ?? this.options.image;
+    const labels: Record<string, string> = {
+      [LABEL.provider]: PROVIDER,
+      [LABEL.id]: sandboxId,
+      [LABEL.createdAt]: new Date().toISOString(),
+      ...userLabels(request.labels),
+    };
+    const env = Object.entries(request.env ?? {}).map(([key, value]) => `${key}=${value}`);
+    const upper = await this.#layers.createLayer();
+    let volume: string | undefined;
+    let containerId: string | undefined;
+    try {
+      volume = await this.#createVolume(sandboxId, upper, [this.#layers.emptyLayer], operation);
+      containerId = await this.#createContainerPullingIfMissing(
+        {
+          name: containerName(sandboxId),
+          image,
+          env,
+          labels,
+          volume,
+          network: this.options.network,
+          user: '',
+        },
+        sandboxId,
+      );
+      await this.#call(operation, sandboxId, () =>
+        this.#client.request('POST', `/containers/${containerId}/start`, { accept: [304] }),
+      );
+    } catch (error) {
+      if (containerId) await this.#removeContainer(containerId);
+      if (volume) await this.#removeVolume(volume);
+      await this.#layers.removeLayer(upper);
+      throw error;
+    }
+    return this.get(sandboxId);
+  }
+
+  async get(sandboxId: string): Promise<SandboxInfo> {
+    return toInfo(await this.#inspect(sandboxId, 'get'));
+  }
+
+  async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
+    const wanted = Object.entries(filter.labels ?? {});
+    const label = [
+      `${LABEL.provider}=${PROVIDER}`,
+      ...wanted.map(([key, value]) => `${LABEL.userPrefix}${key}=${value}`),
+    ];
+    const { body } = await this.#call('list', undefined, () =>
+      this.#client.request<ContainerSummary[]>('GET', '/containers/json', {
+        query: { all: 1, filters: JSON.stringify({ label }) },
+      }),
+    );
+    // A fork briefly keeps the source's old container under another name; only the named one counts.
+    const current = body.filter(
+      (summary) =>
+        summary.Names.includes(`/${containerName(summary.Labels[LABEL.id] ?? '')}`) &&
+        wanted.every(([key, value]) => ownLabels(summary.Labels)[key] === value),
+    );
+    return current
+      .map((summary) =>
+        infoFromLabels(
+          summary.Labels,
+          summary.State === 'running' ? 'running' : 'suspended',
+          summary.Created,
+        ),
+      )
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput> {
+    const operation = 'exec';
+    const argv =
+      typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
+    request.signal?.throwIfAborted();
+    let execId: string;
+    try {
+      const { body } = await this.#client.request<{ Id: string }>(
+        'POST',
+        `/containers/${containerName(sandboxId)}/exec`,
+        {
+          body: {
+            // docker-init (tini, mounted by HostConfig.Init) as a subreaper keeps even double-forked
+            // children in this exec's process tree, so a timeout can kill all of them.
+            Cmd: ['/sbin/docker-init', '-s', '--', ...argv],
+            Env: Object.entries(request.env ?? {}).map(([key, value]) => `${key}=${value}`),
+            WorkingDir: request.cwd,
+            AttachStdin: request.stdin !== undefined,
+            AttachStdout: true,
+            AttachStderr: true,
+            Tty: false,
+          },
+        },
+      );
+      execId = body.Id;
+    } catch (error) {
+      throw await this.#explain(error, sandboxId, operation);
+    }
+
+    const stdout = new OutputBuffer(request.maxOutputBytes);
+    const stderr = new OutputBuffer(request.maxOutputBytes);
+    const socket = await this.#call(operation, sandboxId, () =>
+      this.#client.hijack(`/exec/${execId}/start`, { Detach: false, Tty: false }),
+    );
+    const demuxer = new StreamDemuxer((stream, chunk) => {
+      if (stream === 1) {
+        stdout.push(chunk);
+        request.onStdout?.(chunk);
+      } else {
+        stderr.push(chunk);
+        request.onStderr?.(chunk);
+      }
+    });
+    const ended = new Promise<void>((resolve) => {
+      socket.on('data', (data: Buffer) => demuxer.push(data));
+      socket.on('end', () => resolve());
+      socket.on('close', () => resolve());
+      socket.on('error', () => resolve());
+    });
+    if (request.stdin !== undefined) socket.end(request.stdin);
+
+    let stopReason: 'timeout' | 'abort' | undefined;
+    const stop = async (reason: 'timeout' | 'abort') => {
+      if (stopReason) return;
+      stopReason = reason;
+      const { body } = await this.#client
+        .request<{ Pid: number }>('GET', `/exec/${execId}/json`)
+        .catch(() => ({ body: { Pid: 0 } }));
+      if (body.Pid > 0) await killProcessTree(body.Pid);
+      // The stream ends once every writer is dead; do not wait on it forever if something escaped.
+      setTimeout(() => socket.destroy(), 2000).unref();
+    };
+    const timer =
+      request.timeoutMs === undefined ? undefined : setTimeout(() => void stop('timeout'), request.timeoutMs);
+    const onAbort = () => void stop('abort');
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await ended;
+    } finally {
+      if (timer) clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+    }
+
+    if (stopReason === 'abort') throw request.signal?.reason ?? new Error('exec aborted');
+    if (stopReason === 'timeout') {
+      throw new TimeoutError(operation, request.timeoutMs!, {
+        sandboxId,
+        stdout: stdout.toBytes(),
+        stderr: stderr.toBytes(),
+      });
+    }
+    const exitCode = await this.#exitCode(execId, sandboxId);
+    return {
+      exitCode,
+      stdout: stdout.toBytes(),
+      stderr: stderr.toBytes(),
+      truncated: { stdout: stdout.truncated, stderr: stderr.truncated },
+    };
+  }
+
+  async readFile(sandboxId: string, path: string): Promise<Uint8Array> {
+    const operation = 'readFile';
+    let target = path;
+    // Docker's archive endpoint returns a symlink itself, not its target; follow like open(2) would.
+    for (let hops = 0; hops < 40; hops++) {
+      let archive: Uint8Array;
+      try {
+        ({ body: archive } = await this.#client.request<Uint8Array>(
+          'GET',
+          `/containers/${containerName(sandboxId)}/archive`,
+          {
+            query: { path: target },
+            binary: true,
+          },
+        ));
+      } catch (error) {
+        if (error instanceof DockerApiError && error.status === 404 && !isNoSuchContainer(error)) {
+          throw new FileNotFoundError(path, { sandboxId, operation });
+        }
+        throw await this.#explain(error, sandboxId, operation);
+      }
+      const entry = readFirstEntry(archive);
+      if (!entry) throw new FileNotFoundError(path, { sandboxId, operation });
+      if (entry.type === 'symlink') {
+        target = posix.resolve(posix.dirname(target), entry.linkName);
+        continue;
+      }
+      if (entry.type === 'directory') {
+        throw new InvalidPathError(
+          path,
+          'it is a directory, not a file. List it with exec(["ls", "-la", path]).',
+          {
+            sandboxId,
+            operation,
+          },
+        );
+      }
+      return entry.data;
+    }
+    throw new ProviderError(
+      PROVIDER,
+      `readFile(${path}) in sandbox ${sandboxId}: too many levels of symbolic links.`,
+      {
+        sandboxId,
+        operation,
+      },
+    );
+  }
+
+  async writeFile(
+    sandboxId: string,
+    path: string,
+    data: Uint8Array,
+    options: WriteFileOptions = {},
+  ): Promise<void> {
+    const operation = 'writeFile';
+    const existing = await this.#stat(sandboxId, path, operation);
+    if (existing?.isDirectory) {
+      throw new InvalidPathError(path, 'it is a directory; writeFile needs a file path.', {
+        sandboxId,
+        operation,
+      });
+    }
+    const mode = options.mode ?? existing?.permissions ?? 0o644;
+    // Extract at the deepest existing ancestor, creating the missing directories from the archive:
+    // PUT into a missing directory is a 404, and listing existing ones in the archive would reset their modes.
+    const missing: string[] = [];
+    let directory = posix.dirname(path);
+    while (!existing && directory !== '/') {
+      const stat = await this.#stat(sandboxId, directory, operation);
+      if (stat) {
+        if (!stat.isDirectory)
+          throw new InvalidPathError(path, `${directory} is not a directory.`, { sandboxId, operation });
+        break;
+      }
+      missing.unshift(directory);
+      directory = posix.dirname(directory);
+    }
+    const base = directory;
+    const relative = (absolute: string) => posix.relative(base, absolute);
+    const entries: TarInput[] = [
+      ...missing.map((dir) => ({ name: relative(dir), type: 'directory' as const, mode: 0o755 })),
+      { name: relative(path), type: 'file', mode, data },
+    ];
+    try {
+      await this.#client.request('PUT', `/containers/${containerName(sandboxId)}/archive`, {
+        query: { path: base },
+        raw: createTar(entries),
+      });
+    } catch (error) {
+      throw await this.#explain(error, sandboxId, operation);
+    }
+  }
+
+  async suspend(sandboxId: string): Promise<SandboxInfo> {
+    const operation = 'suspend';
+    const container = await this.#inspect(sandboxId, operation);
+    const name = containerName(sandboxId);
+    if (this.options.suspend === 'pause') {
+      if (container.State.Running && !container.State.Paused) {
+        await this.#call(operation, sandboxId, () =>
+          this.#client.request('POST', `/containers/${name}/pause`),
+        );
+      }
+    } else if (container.State.Running) {
+      // With an init as PID 1, stop returns as soon as the container's processes are gone (~0.1 s);
+      // without one, a `sleep` PID 1 ignores SIGTERM and stop waits out its timeout (10 s here).
+      await this.#call(operation, sandboxId, () =>
+        this.#client.request('POST', `/containers/${name}/stop`, { query: { t: 5 }, accept: [304] }),
+      );
+    }
+    return this.get(sandboxId);
+  }
+
+  async resume(sandboxId: string): Promise<SandboxInfo> {
+    const operation = 'resume';
+    const container = await this.#inspect(sandboxId, operation);
+    const name = containerName(sandboxId);
+    if (container.State.Paused) {
+      await this.#call(operation, sandboxId, () =>
+        this.#client.request('POST', `/containers/${name}/unpause`),
+      );
+    } else if (!container.State.Running) {
+      await this.#call(operation, sandboxId, () =>
+        this.#client.request('POST', `/containers/${name}/start`, { accept: [304] }),
+      );
+    }
+    return this.get(sandboxId);
+  }
+
+  /**
+   * Fork without copying the workspace:
+   * 1. freeze the source (`pause`, ~20 ms) so its files and root filesystem hold still;
+   * 2. commit its container layer (the small root-filesystem diff, not /workspace; ~50 ms);
+   * 3. seal its workspace upper: parent and child each get a volume with a fresh upper over
+   *    [sealed upper, ...older layers];
+   * 4. create the child and the parent's replacement from the commit, start both, and kill the frozen
+   *    original, which never runs again. Until step 4 nothing of the source was changed, so a failure
+   *    before it rolls back to the untouched source.
+   */
+  async fork(sandboxId: string, request: ForkRequest = {}): Promise<SandboxInfo> {
+    const operation = 'fork';
+    await this.#prepare(operation);
+    const source = await this.#inspect(sandboxId, operation);
+    const sourceVolume = source.Mounts.find(
+      (mount) => mount.Destination === DEFAULT_WORKDIR && mount.Type === 'volume',
+    )?.Name;
+    if (!sourceVolume) {
+      throw new ProviderError(
+        PROVIDER,
+        `Sandbox ${sandboxId} has no statebox workspace volume; it cannot be forked.`,
+        {
+          sandboxId,
+          operation,
+        },
+      );
+    }
+    const stack = await this.#volumeLayers(sourceVolume, sandboxId, operation);
+    const wasRunning = source.State.Running && !source.State.Paused;
+    const childId = `sb-${randomBytes(8).toString('hex')}`;
+    const name = containerName(sandboxId);
+    const retiredName = `${name}-retired-${randomBytes(3).toString('hex')}`;
+    const sourceLabels = source.Config.Labels ?? {};
+    const env = source.Config.Env ?? [];
+
+    const t0 = performance.now();
+    const mark = (label: string) =>
+      process.env.TRACE && console.log(label, (performance.now() - t0).toFixed(1));
+    const undo: (() => Promise<unknown>)[] = [];
+    const rollback = async () => {
+      for (const step of undo.reverse()) await step().catch(() => undefined);
+    };
+    try {
+      if (wasRunning) {
+        await this.#call(operation, sandboxId, () =>
+          this.#client.request('POST', `/containers/${source.Id}/pause`),
+        );
+        undo.push(() => this.#client.request('POST', `/containers/${source.Id}/unpause`));
+      }
+      mark('paused');
+      const image = await this.#commit(source, sandboxId);
+      mark('committed');
+      undo.push(() => this.#client.request('DELETE', `/images/${image}`));
+
+      let lowers = stack;
+      if (this.#layers.needsCompaction(lowers, this.options.maxLayers)) {
+        const flat = await this.#layers.flatten(lowers);
+        undo.push(() => this.#layers.removeLayer(flat));
+        lowers = [flat];
+      }
+      const [parentUpper, childUpper] = await Promise.all([
+        this.#layers.createLayer(),
+        this.#layers.createLayer(),
+      ]);
+      undo.push(() => this.#layers.removeLayer(parentUpper));
+      undo.push(() => this.#layers.removeLayer(childUpper));
+      const [parentVolume, childVolume] = await Promise.all([
+        this.#createVolume(sandboxId, parentUpper, lowers, operation),
+        this.#createVolume(childId, childUpper, lowers, operation),
+      ]);
+      undo.push(() => this.#removeVolume(parentVolume));
+      undo.push(() => this.#removeVolume(childVolume));
+      mark('volumes');
+
+      await this.#call(operation, sandboxId, () =>
+        this.#client.request('POST', `/containers/${source.Id}/rename`, { query: { name: retiredName } }),
+      );
+      undo.push(() => this.#client.request('POST', `/containers/${source.Id}/rename`, { query: { name } }));
+
+      const common = { image, env, network: source.HostConfig.NetworkMode, user: source.Config.User };
+      const [parentContainer, childContainer] = await Promise.all([
+        this.#createContainer(
+          { ...common, name, volume: parentVolume, labels: pickStateboxLabels(sourceLabels) },
+          sandboxId,
+        ),
+        this.#createContainer(
+          {
+            ...common,
+            name: containerName(childId),
+            volume: childVolume,
+            labels: {
+              [LABEL.provider]: PROVIDER,
+              [LABEL.id]: childId,
+              [LABEL.createdAt]: new Date().toISOString(),
+              [LABEL.parent]: sandboxId,
+              ...userLabels(request.labels),
+            },
+          },
+          childId,
+        ),
+      ]);
+      undo.push(() => this.#removeContainer(parentContainer));
+      undo.push(() => this.#removeContainer(childContainer));
+      mark('created');
+
+      const start = (id: string, sandbox: string) =>
+        this.#call(operation, sandbox, () =>
+          this.#client.request('POST', `/containers/${id}/start`, { accept: [304] }),
+        );
+      await Promise.all([
+        start(childContainer, childId),
+        wasRunning ? start(parentContainer, sandboxId) : undefined,
+      ]);
+    } catch (error) {
+      await rollback();
+      throw error;
+    }
+    mark('started');
+    await this.#removeContainer(source.Id);
+    mark('removed');
+    await this.#removeVolume(sourceVolume);
+    mark('volume removed');
+    return this.get(childId);
+  }
+
+  async destroy(sandboxId: string): Promise<void> {
+    const operation = 'destroy';
+    if (!SANDBOX_ID.test(sandboxId)) return;
+    const label = JSON.stringify({ label: [`${LABEL.id}=${sandboxId}`] });
+    const [{ body: containers }, { body: volumes }] = await Promise.all([
+      this.#call(operation, sandboxId, () =>
+        this.#client.request<ContainerSummary[]>('GET', '/containers/json', {
+          query: { all: 1, filters: label },
+        }),
+      ),
+      this.#call(operation, sandboxId, () =>
+        this.#client.request<{ Volumes: VolumeJson[] | null }>('GET', '/volumes', {
+          query: { filters: label },
+        }),
+      ),
+    ]);
+    const images = new Set<string>();
+    for (const container of containers) {
+      const { body } = await this.#client
+        .request<ContainerJson>('GET', `/containers/${container.Id}/json`)
+        .catch(() => ({ body: undefined }));
+      if (body?.Config.Labels?.[LABEL.committed]) images.add(body.Image);
+      await this.#call(operation, sandboxId, () =>
+        this.#client.request('DELETE', `/containers/${container.Id}`, { query: { force: 1 }, accept: [404] }),
+      );
+    }
+    const candidates = new Set<string>();
+    for (const volume of volumes.Volumes ?? []) {
+      for (const layer of parseLayers(volume.Labels)) candidates.add(layer);
+      await this.#removeVolume(volume.Name);
+    }
+    // Layers shared with other sandboxes (sealed by a fork) stay until the last volume using them is gone.
+    if (candidates.size > 0) {
+      const { body } = await this.#call(operation, sandboxId, () =>
+        this.#client.request<{ Volumes: VolumeJson[] | null }>('GET', '/volumes', {
+          query: { filters: JSON.stringify({ label: [`${LABEL.provider}=${PROVIDER}`] }) },
+        }),
+      );
+      for (const volume of body.Volumes ?? [])
+        for (const layer of parseLayers(volume.Labels)) candidates.delete(layer);
+      for (const layer of candidates) await this.#layers.removeLayer(layer);
+    }
+    // Committed images still used by another sandbox's container are refused (409): that is fine.
+    for (const image of images)
+      await this.#client.request('DELETE', `/images/${image}`).catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  async #prepare(operation: string): Promise<void> {
+    this.#prepared ??= this.#layers.prepare().catch((error: unknown) => {
+      this.#prepared = undefined;
+      throw new ProviderError(
+        PROVIDER,
+        `Cannot use the layer directory ${this.options.stateDir}: ${(error as Error).message}. ` +
+          'Run as root on the Docker host, or set stateDir (STATEBOX_DOCKER_STATE_DIR) to a writable directory there.',
+        { operation, cause: error },
+      );
+    });
+    await this.#prepared;
+  }
+
+  async #inspect(sandboxId: string, operation: string): Promise<ContainerJson> {
+    if (!SANDBOX_ID.test(sandboxId))
+      throw new SandboxNotFoundError(sandboxId, { provider: PROVIDER, operation });
+    try {
+      const { body } = await this.#client.request<ContainerJson>(
+        'GET',
+        `/containers/${containerName(sandboxId)}/json`,
+      );
+      return body;
+    } catch (error) {
+      if (!isNoSuchContainer(error))
+        throw toStateboxError(error, { host: this.options.host, operation, sandboxId });
+    }
+    // Not under its name: a fork may have died between renaming the original and creating its
+    // replacement. The original, frozen or stopped, still holds the state; put its name back.
+    const { body: found } = await this.#call(operation, sandboxId, () =>
+      this.#client.request<ContainerSummary[]>('GET', '/containers/json', {
+        query: { all: 1, filters: JSON.stringify({ label: [`${LABEL.id}=${sandboxId}`] }) },
+      }),
+    );
+    const orphan = found.sort((a, b) => b.Created - a.Created)[0];
+    if (!orphan) throw new SandboxNotFoundError(sandboxId, { provider: PROVIDER, operation });
+    await this.#call(operation, sandboxId, () =>
+      this.#client.request('POST', `/containers/${orphan.Id}/rename`, {
+        query: { name: containerName(sandboxId) },
+      }),
+    );
+    const { body } = await this.#call(operation, sandboxId, () =>
+      this.#client.request<ContainerJson>('GET', `/containers/${orphan.Id}/json`),
+    );
+    return body;
+  }
+
+  /** Turns a failed call into the right error, checking whether the sandbox is gone or merely stopped. */
+  async #explain(error: unknown, sandboxId: string, operation: string): Promise<StateboxError> {
+    if (isNoSuchContainer(error)) {
+      await this.#inspect(sandboxId, operation); // throws SandboxNotFoundError when it is really gone
+      return new ProviderError(
+        PROVIDER,
+        `Sandbox ${sandboxId} was being forked during ${operation}; retry.`,
+        {
+          sandboxId,
+          operation,
+        },
+      );
+    }
+    if (
+      error instanceof DockerApiError &&
+      error.status === 409 &&
+      /not running|paused/i.test(error.message)
+    ) {
+      return new InvalidStateError(sandboxId, operation, 'suspended', 'Call resume() first.');
+    }
+    return toStateboxError(error, { host: this.options.host, operation, sandboxId });
+  }
+
+  async #call<T>(operation: string, sandboxId: string | undefined, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw toStateboxError(error, { host: this.options.host, operation, ...(sandboxId && { sandboxId }) });
+    }
+  }
+
+  async #exitCode(execId: string, sandboxId: string): Promise<number> {
+    // The stream can close a moment before the daemon records the exit code.
+    for (let attempt = 0; ; attempt++) {
+      const { body } = await this.#call('exec', sandboxId, () =>
+        this.#client.request<{ Running: boolean; ExitCode: number | null }>('GET', `/exec/${execId}/json`),
+      );
+      if (!body.Running && body.ExitCode !== null) return body.ExitCode;
+      if (attempt > 200) return body.ExitCode ?? -1;
+      await new Promise((resolve) => setTimeout(resolve, attempt < 10 ? 2 : 20));
+    }
+  }
+
+  /** Stats a path through the archive endpoint: undefined when it does not exist. */
+  async #stat(
+    sandboxId: string,
+    path: string,
+    operation: string,
+  ): Promise<{ isDirectory: boolean; permissions: number } | undefined> {
+    let response: { status: number; headers: Record<string, string | string[] | undefined> };
+    try {
+      response = await this.#client.head(`/containers/${containerName(sandboxId)}/archive`, { path });
+    } catch (error) {
+      throw await this.#explain(error, sandboxId, operation);
+    }
+    if (response.status === 404) {
+      // HEAD has no body, so "no such container" and "no such file" look alike: tell them apart.
+      await this.#inspect(sandboxId, operation);
+      return undefined;
+    }
+    const header = response.headers['x-docker-container-path-stat'];
+    if (response.status >= 400 || typeof header !== 'string') {
+      throw toStateboxError(new DockerApiError(response.status, `cannot stat ${path}`, 'archive'), {
+        host: this.options.host,
+        operation,
+        sandboxId,
+      });
+    }
+    const stat = JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as { mode: number };
+    return fromGoFileMode(stat.mode);
+  }
+
+  async #volumeLayers(volume: string, sandboxId: string, operation: string): Promise<string[]> {
+    const { body } = await this.#call(operation, sandboxId, () =>
+      this.#client.request<VolumeJson>('GET', `/volumes/${volume}`),
+    );
+    const layers = parseLayers(body.Labels);
+    if (layers.length < 2) {
+      throw new ProviderError(
+        PROVIDER,
+        `Volume ${volume} of sandbox ${sandboxId} has no layer labels; it was not made by statebox.`,
+        {
+          sandboxId,
+          operation,
+        },
+      );
+    }
+    return layers;
+  }
+
+  async #createVolume(
+    sandboxId: string,
+    upper: string,
+    lowers: readonly string[],
+    operation: string,
+  ): Promise<string> {
+    const volume = `statebox-${sandboxId}-${upper}`;
+    await this.#layers.createWorkdir(volume);
+    await this.#call(operation, sandboxId, () =>
+      this.#client.request('POST', '/volumes/create', {
+        body: {
+          Name: volume,
+          Driver: 'local',
+          DriverOpts: {
+            type: 'overlay',
+            device: 'overlay',
+            o: this.#layers.mountOptions(upper, lowers, volume),
+          },
+          Labels: {
+            [LABEL.provider]: PROVIDER,
+            [LABEL.id]: sandboxId,
+            [LABEL.layers]: [upper, ...lowers].join(','),
+          },
+        },
+      }),
+    );
+    return volume;
+  }
+
+  async #removeVolume(volume: string): Promise<void> {
+    await this.#client.request('DELETE', `/volumes/${volume}`, { accept: [404] }).catch(() => undefined);
+    await this.#layers.removeWorkdir(volume);
+  }
+
+  async #removeContainer(containerId: string): Promise<void> {
+    await this.#client
+      .request('DELETE', `/containers/${containerId}`, { query: { force: 1 }, accept: [404] })
+      .catch(() => undefined);
+  }
+
+  async #createContainer(spec: ContainerSpec, sandboxId: string): Promise<string> {
+    try {
+      const { body } = await this.#client.request<{ Id: string }>('POST', '/containers/create', {
+        query: { name: spec.name },
+        body: {
+          Image: spec.image,
+          // Override any entrypoint: the container only has to stay up; work happens in execs.
+          Entrypoint: ['sleep'],
+          Cmd: ['infinity'],
+          Env: spec.env,
+          User: spec.user,
+          WorkingDir: DEFAULT_WORKDIR,
+          Labels: spec.labels,
+          HostConfig: {
+            // Without an init, `sleep` as PID 1 ignores SIGTERM and every stop waits 10 s.
+            Init: true,
+            NetworkMode: spec.network,
+            Mounts: [
+              // NoCopy: a new workspace starts empty even if the image has files at /workspace.
+              {
+                Type: 'volume',
+                Source: spec.volume,
+                Target: DEFAULT_WORKDIR,
+                VolumeOptions: { NoCopy: true },
+              },
+            ],
+          },
+        },
+      });
+      return body.Id;
+    } catch (error) {
+      if (isNoSuchImage(error)) throw error;
+      throw toStateboxError(error, { host: this.options.host, operation: 'create', sandboxId });
+    }
+  }
+
+  async #createContainerPullingIfMissing(spec: ContainerSpec, sandboxId: string): Promise<string> {
+    try {
+      return await this.#createContainer(spec, sandboxId);
+    } catch (error) {
+      if (!isNoSuchImage(error)) throw error;
+    }
+    let pullFailure = '';
+    if (this.options.pull === 'missing') {
+      try {
+        await this.#pull(spec.image);
+        return await this.#createContainer(spec, sandboxId);
+      } catch (error) {
+        if (!isNoSuchImage(error) && !(error instanceof DockerApiError)) throw error;
+        pullFailure = ` Pulling it failed: ${(error as Error).message}.`;
+      }
+    }
+    throw new ProviderError(
+      PROVIDER,
+      `Image ${spec.image} is not in the Docker daemon at ${this.options.host}.${pullFailure} ` +
+        'Without a registry, build one from Debian packages: `packages/docker/scripts/build-debian-image.sh` ' +
+        '(statebox/debian:bookworm, ~1 min) or `packages/docker/scripts/build-test-image.sh` (statebox/busybox:test, 1 s); ' +
+        `with one, \`docker pull ${spec.image}\`. Pass another image with create({ image }) or the 'image' option.`,
+      { sandboxId, operation: 'create' },
+    );
+  }
+
+  async #pull(image: string): Promise<void> {
+    const [fromImage, tag] = splitImage(image);
+    const { body } = await this.#client.request<Buffer>('POST', '/images/create', {
+      query: { fromImage, tag },
+      binary: true,
+    });
+    // Pull reports failures inside its progress stream, with HTTP 200.
+    const text = Buffer.from(body).toString('utf8');
+    const failure = /"error"\s*:\s*"([^"]*)"/.exec(text);
+    if (failure) throw new DockerApiError(404, failure[1]!, '/images/create');
+  }
+
+  /** Commits the container's root-filesystem diff; squashes it first when the chain gets too deep. */
+  async #commit(container: ContainerJson, sandboxId: string): Promise<string> {
+    const operation = 'fork';
+    const { body } = await this.#call(operation, sandboxId, () =>
+      this.#client.request<{ Id: string }>(
+        'POST',
+        `/commit?container=${container.Id}&pause=false&changes=${encodeURIComponent(`LABEL ${LABEL.committed}=true`)}`,
+      ),
+    );
+    const { body: image } = await this.#call(operation, sandboxId, () =>
+      this.#client.request<{ RootFS: { Layers?: string[] } }>('GET', `/images/${body.Id}/json`),
+    );
+    if ((image.RootFS.Layers?.length ?? 0) < this.options.maxImageDepth) return body.Id;
+    // Docker refuses images deeper than 125 layers ("max depth exceeded"): flatten to one layer.
+    const squashed = await this.#call(operation, sandboxId, () =>
+      this.#client.squash(container.Id, [`LABEL ${LABEL.committed}=true`]),
+    );
+    await this.#client.request('DELETE', `/images/${body.Id}`).catch(() => undefined);
+    return squashed;
+  }
+}
+
+type ContainerSpec = {
+  name: string;
+  image: string;
+  env: string[];
+  user: string;
+  labels: Record<string, string>;
+  volume: string;
+  network: string;
+};
+
+function containerName(sandboxId: string): string {
+  return `statebox-${sandboxId}`;
+}
+
+function userLabels(labels: Record<string, string> | undefined): Record<string, string> {
+  return {
+    ...Object.fromEntries(
+      Object.entries(labels ?? {}).map(([key, value]) => [`${LABEL.userPrefix}${key}`, value]),
+    ),
+    [LABEL.userLabels]: JSON.stringify(labels ?? {}),
+  };
+}
+
+function ownLabels(labels: Record<string, string>): Record<string, string> {
+  try {
+    return JSON.parse(labels[LABEL.userLabels] ?? '{}') as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+function pickStateboxLabels(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(labels).filter(([key]) => key.startsWith('statebox.') && key !== LABEL.committed),
+  );
+}
+
+function parseLayers(labels: Record<string, string> | null): string[] {
+  return (labels?.[LABEL.layers] ?? '').split(',').filter(Boolean);
+}
+
+function toInfo(container: ContainerJson): SandboxInfo {
+  const running = container.State.Running && !container.State.Paused;
+  return infoFromLabels(
+    container.Config.Labels ?? {},
+    running ? 'running' : 'suspended',
+    Date.parse(container.Created) / 1000,
+  );
+}
+
+function infoFromLabels(
+  labels: Record<string, string>,
+  status: 'running' | 'suspended',
+  created: number,
+): SandboxInfo {
+  const user = ownLabels(labels);
+  return {
+    id: labels[LABEL.id]!,
+    provider: PROVIDER,
+    status,
+    labels: user,
+    createdAt: labels[LABEL.createdAt] ?? new Date(created * 1000).toISOString(),
+    parentId: labels[LABEL.parent],
+    workdir: DEFAULT_WORKDIR,
+  };
+}
+
+/** Go's `os.FileMode` (what Docker's stat header carries) to a directory flag and Unix permission bits. */
+function fromGoFileMode(mode: number): { isDirectory: boolean; permissions: number } {
+  const bits = mode >>> 0;
+  let permissions = bits & 0o777;
+  if (bits & (1 << 23)) permissions |= 0o4000;
+  if (bits & (1 << 22)) permissions |= 0o2000;
+  if (bits & (1 << 20)) permissions |= 0o1000;
+  return { isDirectory: (bits & 0x80000000) !== 0, permissions };
+}
+
+function splitImage(image: string): [string, string] {
+  const at = image.indexOf('@');
+  if (at !== -1) return [image.slice(0, at), image.slice(at + 1)];
+  const colon = image.lastIndexOf(':');
+  if (colon > image.lastIndexOf('/')) return [image.slice(0, colon), image.slice(colon + 1)];
+  return [image, 'latest'];
+}
