@@ -104,7 +104,7 @@ export function describeFork(suite: SuiteContext): void {
     );
 
     suite.test(
-      `the child's processes match the declaration fork: '${capabilities.fork}'`,
+      `the child's processes match the declaration${suite.skipReason ? '' : ` fork: '${capabilities.fork}'`}`,
       async () => {
         const source = await suite.create({ labels: { purpose: 'fork child processes' } });
         await run(source, startHeartbeat('fork.pid', 'fork.beat'));

@@ -135,9 +135,9 @@ export function runConformance(options: ConformanceOptions): void {
 
     if (options.additionalTests) {
       const title = `${options.name}: adapter-specific`;
-      describe.skipIf(Boolean(skipReason))(skipReason ? `${title} (skipped: ${skipReason})` : title, () =>
-        options.additionalTests!(context),
-      );
+      // A skipped suite has no provider, so the adapter's own blocks are not even collected.
+      if (skipReason) context.test(`${title} tests`, async () => undefined);
+      else describe(title, () => options.additionalTests!(context));
     }
   });
 }

@@ -45,7 +45,7 @@ export function describeSuspend(suite: SuiteContext): void {
     );
 
     suite.test(
-      `processes match the declaration suspend: '${capabilities.suspend}'`,
+      `processes after resume match the declaration${suite.skipReason ? '' : ` suspend: '${capabilities.suspend}'`}`,
       async () => {
         const box = await suite.create({ labels: { purpose: 'suspend processes' } });
         await run(box, startHeartbeat('suspend.pid', 'suspend.beat'));
