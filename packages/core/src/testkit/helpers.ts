@@ -113,6 +113,9 @@ export async function liveness(box: Sandbox, pidFile: string, beatFile: string):
     'state=gone',
     'line=$(cat /proc/$pid/stat 2>/dev/null)',
     'case "$line" in "" | *") Z "* | *") X "*) ;; *) state=alive ;; esac',
+    // A sandbox restarted in a new pid namespace hands out the same small pids again: make sure the pid
+    // still belongs to the heartbeat, not to a process of this very script.
+    `tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q 'echo tick' || state=gone`,
     `before=$(cat ${beatFile} 2>/dev/null | wc -c)`,
     'sleep 1',
     `after=$(cat ${beatFile} 2>/dev/null | wc -c)`,
