@@ -39,12 +39,25 @@ cp "$busybox" "$rootfs/bin/busybox"
 for applet in $("$rootfs/bin/busybox" --list); do
   [ "$applet" = busybox ] || ln -sf /bin/busybox "$rootfs/bin/$applet"
 done
+# busybox's ls prints '?' for most non-ASCII names (its Unicode support stops at U+02FF), and its sh runs
+# its own applets before PATH. Tests list unicode file names, so the image gets GNU ls and dash as /bin/sh
+# from the host, with the shared libraries they need; every other command stays busybox.
+if command -v ldd >/dev/null 2>&1 && [ -x /bin/ls ] && [ -x /bin/dash ]; then
+  rm -f "$rootfs/bin/ls" "$rootfs/bin/sh"
+  cp /bin/ls "$rootfs/bin/ls"
+  cp /bin/dash "$rootfs/bin/sh"
+  for library in $( (ldd /bin/ls; ldd /bin/dash) | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$rootfs$(dirname "$library")"
+    cp -L "$library" "$rootfs$library"
+  done
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 
 tar -C "$rootfs" --numeric-owner -c . | docker import \
   -c 'CMD ["/bin/sh"]' \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  -c 'ENV LANG=C.UTF-8' \
   -c 'WORKDIR /workspace' \
   -m 'statebox test image: busybox-static' - "$image" >/dev/null
 echo "built $image"

@@ -23,6 +23,7 @@ import {
 import { DockerApiError, DockerClient, parseDockerHost, StreamDemuxer } from './client.js';
 import { isNoSuchContainer, isNoSuchImage, toStateboxError } from './errors.js';
 import { LayerStore } from './layers.js';
+import { SandboxLocks } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { killProcessTree } from './processes.js';
 import { createTar, readFirstEntry, type TarInput } from './tar.js';
@@ -76,12 +77,14 @@ export class DockerProvider implements SandboxProvider {
   readonly options: ResolvedOptions;
   readonly #client: DockerClient;
   readonly #layers: LayerStore;
+  readonly #locks: SandboxLocks;
   #prepared: Promise<void> | undefined;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.#client = new DockerClient(parseDockerHost(options.host));
     this.#layers = new LayerStore(options.stateDir);
+    this.#locks = new SandboxLocks(`${options.stateDir}/locks`);
     this.capabilities = {
       // `pause` keeps processes in memory; `stop` releases everything but the files.
       suspend: options.suspend === 'pause' ? 'memory' : 'filesystem',
@@ -359,6 +362,11 @@ export class DockerProvider implements SandboxProvider {
   }
 
   async suspend(sandboxId: string): Promise<SandboxInfo> {
+    if (!SANDBOX_ID.test(sandboxId)) return this.#suspend(sandboxId);
+    return this.#locks.run(sandboxId, () => this.#suspend(sandboxId));
+  }
+
+  async #suspend(sandboxId: string): Promise<SandboxInfo> {
     const operation = 'suspend';
     const container = await this.#inspect(sandboxId, operation);
     const name = containerName(sandboxId);
@@ -379,6 +387,11 @@ export class DockerProvider implements SandboxProvider {
   }
 
   async resume(sandboxId: string): Promise<SandboxInfo> {
+    if (!SANDBOX_ID.test(sandboxId)) return this.#resume(sandboxId);
+    return this.#locks.run(sandboxId, () => this.#resume(sandboxId));
+  }
+
+  async #resume(sandboxId: string): Promise<SandboxInfo> {
     const operation = 'resume';
     const container = await this.#inspect(sandboxId, operation);
     const name = containerName(sandboxId);
@@ -405,6 +418,11 @@ export class DockerProvider implements SandboxProvider {
    *    before it rolls back to the untouched source.
    */
   async fork(sandboxId: string, request: ForkRequest = {}): Promise<SandboxInfo> {
+    if (!SANDBOX_ID.test(sandboxId)) return this.#fork(sandboxId, request);
+    return this.#locks.run(sandboxId, () => this.#fork(sandboxId, request));
+  }
+
+  async #fork(sandboxId: string, request: ForkRequest = {}): Promise<SandboxInfo> {
     const operation = 'fork';
     await this.#prepare(operation);
     const source = await this.#inspect(sandboxId, operation);
@@ -520,6 +538,11 @@ export class DockerProvider implements SandboxProvider {
   }
 
   async destroy(sandboxId: string): Promise<void> {
+    if (!SANDBOX_ID.test(sandboxId)) return this.#destroy(sandboxId);
+    return this.#locks.run(sandboxId, () => this.#destroy(sandboxId));
+  }
+
+  async #destroy(sandboxId: string): Promise<void> {
     const operation = 'destroy';
     if (!SANDBOX_ID.test(sandboxId)) return;
     const label = JSON.stringify({ label: [`${LABEL.id}=${sandboxId}`] });

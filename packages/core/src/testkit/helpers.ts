@@ -83,15 +83,18 @@ export async function sha256Inside(box: Sandbox, path: string): Promise<string> 
 }
 
 /**
- * A shell snippet that starts a background heartbeat: a subshell appending to `beatFile` five times a
+ * A shell snippet that starts a background heartbeat: an `sh` appending to `beatFile` five times a
  * second, its pid in `pidFile`. Its output is detached so the exec that starts it can return.
  */
 export function startHeartbeat(pidFile: string, beatFile: string): string {
+  // A separate `sh` named by its $0, so that `liveness` can tell it from a process that reused its pid.
   return (
-    `( while :; do echo tick >> ${beatFile}; sleep 0.2; done ) < /dev/null > /dev/null 2>&1 & ` +
+    `sh -c 'while :; do echo tick >> ${beatFile}; sleep 0.2; done' ${HEARTBEAT_NAME} < /dev/null > /dev/null 2>&1 & ` +
     `echo $! > ${pidFile}`
   );
 }
+
+const HEARTBEAT_NAME = 'statebox-heartbeat';
 
 export type Liveness = {
   /** Whether `/proc/<pid>` shows the process, not counting a zombie (it is dead, only unreaped). */
@@ -115,7 +118,9 @@ export async function liveness(box: Sandbox, pidFile: string, beatFile: string):
     'case "$line" in "" | *") Z "* | *") X "*) ;; *) state=alive ;; esac',
     // A sandbox restarted in a new pid namespace hands out the same small pids again: make sure the pid
     // still belongs to the heartbeat, not to a process of this very script.
-    `tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q 'echo tick' || state=gone`,
+    // The name is assembled so that this script's own command line does not contain it.
+    `name=${HEARTBEAT_NAME.slice(0, 10)}; name="$name${HEARTBEAT_NAME.slice(10)}"`,
+    `case "$(tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null)" in *"$name"*) ;; *) state=gone ;; esac`,
     `before=$(cat ${beatFile} 2>/dev/null | wc -c)`,
     'sleep 1',
     `after=$(cat ${beatFile} 2>/dev/null | wc -c)`,

@@ -1,0 +1,9 @@
+import { runConformance } from '@statebox/core/testkit';
+import { docker } from '../src/index.js';
+import { dockerSkipReason, TEST_IMAGE } from './daemon.js';
+
+runConformance({
+  name: 'docker',
+  createProvider: () => docker({ image: TEST_IMAGE }),
+  skip: await dockerSkipReason(),
+});
