@@ -29,7 +29,9 @@ export type SandboxProvider = {
   /**
    * Runs a command in a running sandbox. A non-zero exit code is a result, not an error.
    * Must kill the command's whole process tree on timeout (throwing `TimeoutError` with the output so
-   * far) and on abort (rejecting with the signal's reason).
+   * far) and on abort (rejecting with the signal's reason). A process the command started in the
+   * background with its output detached (`server > log 2>&1 &`) keeps running after exec returns, until a
+   * suspend or fork ends it as `capabilities` say, or the sandbox is destroyed.
    */
   exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput>;
 
