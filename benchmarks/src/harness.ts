@@ -548,7 +548,7 @@ function buildFigures(
   add('fork_x5', 'fork_x5', 'fork', 'median', {
     factor: 5,
     from: 'fork',
-    note: 'five times each sample of the single-fork baseline; not measured separately (five full copies per repetition would dominate the run)',
+    note: 'five times each sample of the single-fork baseline, not measured separately: five naive forks per repetition would dominate the run',
   });
   add('destroy', 'destroy', 'destroy', 'median');
   return figures;

@@ -68,21 +68,24 @@ export function formatTable(result: BenchmarkResult): string {
         `  ${baseline.name}: ${baseline.description}${baseline.derived ? ` [derived: ${baseline.derived}]` : ''}`,
     ),
     '',
-    result.fidelity.passed
-      ? `fidelity: all ${result.fidelity.checks.length} checks passed (file count, sha256 of ${
-          Object.keys(workspace?.manifest.hashes ?? {}).length
-        } files incl. the big one, marker)`
-      : `FIDELITY: FAILED. ${
-          result.fidelity.checks
-            .filter((check) => !check.ok)
-            .map((check) => `${check.after}: ${check.problems.join('; ')}`)
-            .join(' | ') || result.error
-        }`,
+    fidelityLine(result),
   ];
   const targets = result.figures.filter((figure) => figure.target);
   if (targets.length > 0)
     lines.push(`targets: ${targets.filter((figure) => figure.met).length} of ${targets.length} met`);
   return `${lines.join('\n')}\n`;
+}
+
+function fidelityLine(result: BenchmarkResult): string {
+  const checks = result.fidelity.checks;
+  const failed = checks.filter((check) => !check.ok);
+  if (failed.length > 0) {
+    return `FIDELITY FAILED: ${failed.map((check) => `after ${check.after}: ${check.problems.join('; ')}`).join(' | ')}`;
+  }
+  if (!result.ok)
+    return `RUN FAILED before it completed: ${result.error} (${checks.length} fidelity checks had passed)`;
+  const hashed = Object.keys(result.workspace?.manifest.hashes ?? {}).length;
+  return `fidelity: all ${checks.length} checks passed (file count, sha256 of ${hashed} files incl. the big one, marker)`;
 }
 
 /** Writes `<provider>-<size>-<timestamp>.json` and, for a complete run, `latest-<provider>-<size>.json`. */
