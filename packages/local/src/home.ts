@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ProviderError, TransientError } from '@statebox/core';
@@ -31,6 +31,8 @@ export type SandboxRecord = {
   createdAt: string;
   parentId?: string;
   status: 'running' | 'suspended';
+  /** Whether the sandbox shares the host's network; fixed at creation and inherited by forks. */
+  network: boolean;
   /** Sealed layer ids, top first. Empty for a sandbox that was never forked. */
   layers: string[];
   /** Name of the current upper dir inside the sandbox dir; its work dir is the same name with `w-`. */
@@ -205,4 +207,25 @@ export function processStartTime(pid: number): string | null {
 
 export function pathExistsSync(path: string): boolean {
   return existsSync(path);
+}
+
+/**
+ * `rm -rf` that also removes what overlayfs leaves unreadable: its `work/work` dir is mode 000, which a
+ * non-root owner cannot list until it makes it readable again.
+ */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
+    await makeWritable(path);
+    await rm(path, { recursive: true, force: true });
+  }
+}
+
+async function makeWritable(path: string): Promise<void> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isDirectory()) return;
+  await chmod(path, 0o700).catch(() => undefined);
+  for (const entry of await readdir(path).catch(() => [] as string[])) await makeWritable(`${path}/${entry}`);
 }

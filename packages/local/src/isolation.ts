@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  cpSync,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   renameSync,
@@ -28,9 +29,9 @@ import { isAlive, processStartTime } from './home.js';
  * Each exec joins the namespaces with `nsenter` (about 3 ms here, against 100 ms for a fresh namespace
  * set with ~45 mount calls; batching them into one `mount -a -T fstab` brought start-up to ~15 ms).
  *
- * When statebox runs as root, commands additionally run in a nested user namespace mapping root to
- * root: they keep file access inside the sandbox but lose every capability over the host's mounts and
- * devices, so they cannot remount `/usr` read-write or create device nodes.
+ * Commands run in a user namespace nested under the one that built the mounts: root there keeps file
+ * access inside the sandbox but has no capability over the host's mounts and devices, so it cannot
+ * remount `/usr` read-write or create device nodes, whether statebox runs as root or not.
  */
 
 export type IsolationTools = {
@@ -98,7 +99,7 @@ export function probeIsolation(): IsolationTools {
   return probed;
 }
 
-const RUNTIME_VERSION = 'v1';
+const RUNTIME_VERSION = 'v2';
 
 /** Entries of the host's /etc that tools need and that hold no secrets. */
 const etcEntries = [
@@ -181,19 +182,7 @@ export function prepareRuntime(runtimeDir: string): Runtime {
 
   const etc = join(building, 'etc');
   mkdirSync(etc);
-  for (const entry of etcEntries) {
-    const source = `/etc/${entry}`;
-    if (!existsSync(source)) continue;
-    try {
-      cpSync(source, join(etc, entry), {
-        recursive: true,
-        verbatimSymlinks: true,
-        dereference: entry === 'resolv.conf',
-      });
-    } catch {
-      // An unreadable entry is left out rather than failing every sandbox.
-    }
-  }
+  for (const entry of etcEntries) copyEtcEntry(`/etc/${entry}`, join(etc, entry), entry === 'resolv.conf');
   writeFileSync(
     join(etc, 'passwd'),
     'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
@@ -217,6 +206,36 @@ export function prepareRuntime(runtimeDir: string): Runtime {
 
 const deviceNodes = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 
+/** Paths under the copied /etc entries that hold secrets and never enter a sandbox. */
+const etcSecrets = new Set(['/etc/ssl/private']);
+
+/**
+ * Copies one /etc entry, skipping secrets and anything unreadable. (Node's cpSync aborts the whole
+ * process, uncatchably, on an unreadable directory such as /etc/ssl/private for a non-root user.)
+ */
+function copyEtcEntry(source: string, target: string, dereference: boolean): void {
+  if (etcSecrets.has(source)) return;
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(source);
+  } catch {
+    return;
+  }
+  try {
+    if (stat.isSymbolicLink() && !dereference) {
+      symlinkSync(readlinkSync(source), target);
+    } else if (stat.isDirectory()) {
+      const entries = readdirSync(source);
+      mkdirSync(target, { mode: stat.mode & 0o7777 });
+      for (const entry of entries) copyEtcEntry(join(source, entry), join(target, entry), false);
+    } else if (stat.isFile() || stat.isSymbolicLink()) {
+      copyFileSync(source, target);
+    }
+  } catch {
+    // Unreadable: left out rather than failing every sandbox.
+  }
+}
+
 /** Escapes a path for an fstab field (spaces, tabs, newlines and backslashes are octal escapes there). */
 function fstabPath(path: string): string {
   return path.replace(/[\\ \t\n]/g, (char) => `\\${char.charCodeAt(0).toString(8).padStart(3, '0')}`);
@@ -231,6 +250,11 @@ export type MountPlan = {
   layersDir: string;
   upper: string;
   work: string;
+  /**
+   * Mounted inside a user namespace: overlayfs must keep its metadata (opaque dirs, redirects) in
+   * `user.overlay.*` xattrs, since `trusted.*` needs real root; without it a rmdir over a lower dir fails with EIO.
+   */
+  rootless: boolean;
 };
 
 /** The fstab that the init mounts with one `mount -a` call (one process instead of ~45). */
@@ -250,7 +274,7 @@ export function buildFstab(plan: MountPlan): string {
     'overlay',
     join(root, '.sbx'),
     'overlay',
-    `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}`,
+    `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}${plan.rootless ? ',userxattr' : ''}`,
   );
   for (const sub of ['workspace', 'root', 'tmp'])
     add(join(root, '.sbx', sub), join(root, sub), 'none', 'bind');
@@ -259,9 +283,11 @@ export function buildFstab(plan: MountPlan): string {
 }
 
 /**
- * The init's set-up, run as PID 1 of the new namespaces: mount everything, pivot into the new root,
- * drop the host's root, then become a reaper that ignores the signals a sandbox process could send it.
- * Arguments: $1 fstab, $2 mount point, $3 layers dir (lowerdirs are relative to it), $4 init shell.
+ * The init's set-up, run as PID 1 of the new namespaces: mount everything with one `mount -a`, pivot into
+ * the new root, drop the host's root, then become a reaper that ignores the signals a sandbox process
+ * could send it.
+ * Arguments: $1 fstab, $2 mount point, $3 layers dir (lowerdirs are relative to it), $4 init shell,
+ * $5 `isolated` or `shared` network.
  */
 const setupScript = `set -eu
 cd "$3"
@@ -270,7 +296,7 @@ cd "$2"
 pivot_root . .old
 umount -l /.old /.sbx
 cd /
-echo sandbox > /proc/sys/kernel/hostname
+{ echo sandbox > /proc/sys/kernel/hostname; } 2>/dev/null || hostname sandbox 2>/dev/null || true
 if [ "$5" = isolated ] && [ -x /usr/sbin/ip ]; then /usr/sbin/ip link set lo up 2>/dev/null || true; fi
 echo ready
 exec </dev/null >/dev/null 2>&1
@@ -394,21 +420,30 @@ function killQuietly(pid: number): void {
   }
 }
 
-/** The argv prefix that runs a command inside a running sandbox. */
-export function enterArgs(tools: IsolationTools, initPid: number): { file: string; args: string[] } {
-  const namespaces = ['--mount', '--pid', '--net', '--uts', '--ipc'];
-  if (tools.rootless) {
-    return {
-      file: tools.nsenter,
-      args: ['--target', String(initPid), '--user', ...namespaces, '--root', '--wd', '--'],
-    };
-  }
+/**
+ * The argv prefix that runs a command inside a running sandbox. It joins the sandbox's namespaces (its
+ * network namespace only when it has its own: a shared one is the host's, which an unprivileged caller
+ * could not join and need not), then enters a nested user namespace with no mount namespace of its own.
+ * There the command is root for files inside the sandbox but has no capability over the sandbox's mounts
+ * or the host's devices: it cannot remount /usr read-write, unmount a bind, or create device nodes. A new
+ * mount namespace it makes itself gets copies of those mounts, locked by the kernel.
+ */
+export function enterArgs(
+  tools: IsolationTools,
+  initPid: number,
+  network: boolean,
+): { file: string; args: string[] } {
   return {
     file: tools.nsenter,
     args: [
       '--target',
       String(initPid),
-      ...namespaces,
+      ...(tools.rootless ? ['--user', '--preserve-credentials'] : []),
+      '--mount',
+      '--pid',
+      ...(network ? [] : ['--net']),
+      '--uts',
+      '--ipc',
       '--root',
       '--wd',
       '--',

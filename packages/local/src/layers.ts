@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
-import { type Home, newLayerId, type SandboxRecord } from './home.js';
+import { type Home, newLayerId, removeTree, type SandboxRecord } from './home.js';
 import type { IsolationTools } from './isolation.js';
 
 /**
@@ -63,7 +63,7 @@ export async function sealUpper(home: Home, record: SandboxRecord): Promise<Sand
   await home.write(pending);
   await createUpper(home, pending, to, false);
   await rename(upperPath(home, record), join(home.layersDir, layerId));
-  await rm(workPath(home, record), { recursive: true, force: true });
+  await removeTree(workPath(home, record));
   const sealed: SandboxRecord = { ...record, layers: [layerId, ...record.layers], upper: to };
   delete sealed.pendingSeal;
   await home.write(sealed);
@@ -77,11 +77,11 @@ export async function repairSeal(home: Home, record: SandboxRecord): Promise<San
   const repaired: SandboxRecord = { ...record };
   delete repaired.pendingSeal;
   if (await home.exists(upperPath(home, record, pending.from))) {
-    await rm(upperPath(home, record, pending.to), { recursive: true, force: true });
-    await rm(workPath(home, record, pending.to), { recursive: true, force: true });
+    await removeTree(upperPath(home, record, pending.to));
+    await removeTree(workPath(home, record, pending.to));
   } else if (await home.exists(join(home.layersDir, pending.layerId))) {
     await createUpper(home, record, pending.to, false);
-    await rm(workPath(home, record, pending.from), { recursive: true, force: true });
+    await removeTree(workPath(home, record, pending.from));
     repaired.layers = [pending.layerId, ...record.layers];
     repaired.upper = pending.to;
   } else {
@@ -112,7 +112,7 @@ export async function collectGarbage(home: Home): Promise<number> {
     // Rename first so a half-deleted layer is never mistaken for a whole one.
     const doomed = join(home.layersDir, `.deleting-${layer}-${randomBytes(3).toString('hex')}`);
     await rename(join(home.layersDir, layer), doomed).catch(() => undefined);
-    await rm(doomed, { recursive: true, force: true });
+    await removeTree(doomed);
     removed++;
   }
   return removed;

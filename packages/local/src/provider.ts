@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type CreateRequest,
@@ -18,7 +18,7 @@ import {
   UnsupportedCapabilityError,
   type WriteFileOptions,
 } from '@statebox/core';
-import { Home, newSandboxId, type SandboxRecord } from './home.js';
+import { Home, newSandboxId, removeTree, type SandboxRecord } from './home.js';
 import {
   buildFstab,
   enterArgs,
@@ -105,6 +105,7 @@ export class LocalProvider implements SandboxProvider {
       env: { ...request.env },
       createdAt: new Date().toISOString(),
       status: 'running',
+      network: this.#options.network,
       layers: [],
       upper: 'u-0',
     };
@@ -115,7 +116,7 @@ export class LocalProvider implements SandboxProvider {
       const started = await this.#start(record);
       return this.#info(started);
     } catch (error) {
-      await rm(this.home.sandboxDir(record.id), { recursive: true, force: true });
+      await removeTree(this.home.sandboxDir(record.id));
       throw error;
     }
   }
@@ -139,7 +140,7 @@ export class LocalProvider implements SandboxProvider {
   async exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput> {
     const record = await this.#running(sandboxId, 'exec');
     const { tools } = await this.#ready();
-    const enter = enterArgs(tools, record.runtime!.initPid);
+    const enter = enterArgs(tools, record.runtime!.initPid, record.network);
     const argv =
       typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
     return runProcess({
@@ -216,6 +217,7 @@ export class LocalProvider implements SandboxProvider {
         createdAt: new Date().toISOString(),
         parentId: source.id,
         status: 'suspended',
+        network: source.network,
         layers: sealed.layers,
         upper: 'u-0',
       };
@@ -224,7 +226,7 @@ export class LocalProvider implements SandboxProvider {
         await createUpper(this.home, child, child.upper, false);
         await this.home.write(child);
       } catch (error) {
-        await rm(this.home.sandboxDir(child.id), { recursive: true, force: true });
+        await removeTree(this.home.sandboxDir(child.id));
         throw error;
       }
       // Restart the source and start the child side by side: two cores, two independent inits.
@@ -257,7 +259,7 @@ export class LocalProvider implements SandboxProvider {
     if (record.runtime) await stopInit(record.runtime);
     const trash = join(this.home.sandboxesDir, `.deleted-${record.id}-${randomBytes(3).toString('hex')}`);
     await rename(this.home.sandboxDir(record.id), trash);
-    await rm(trash, { recursive: true, force: true });
+    await removeTree(trash);
     const releaseLayers = await this.home.lock('layers');
     try {
       await collectGarbage(this.home);
@@ -277,7 +279,7 @@ export class LocalProvider implements SandboxProvider {
     const fstabPath = join(sandboxDir, 'fstab');
     await mkdir(mountPoint, { recursive: true });
     // A crashed mount can leave files in the work dir; overlayfs wants it empty.
-    await rm(workPath(this.home, current), { recursive: true, force: true });
+    await removeTree(workPath(this.home, current));
     await mkdir(workPath(this.home, current));
     await writeFile(
       fstabPath,
@@ -288,13 +290,14 @@ export class LocalProvider implements SandboxProvider {
         layersDir: this.home.layersDir,
         upper: upperPath(this.home, current),
         work: workPath(this.home, current),
+        rootless: tools.rootless,
       }),
     );
     const init = await startInit(tools, {
       fstabPath,
       mountPoint,
       layersDir: this.home.layersDir,
-      network: this.#options.network,
+      network: current.network,
       sandboxId: current.id,
     });
     const started: SandboxRecord = { ...current, status: 'running', runtime: init };
