@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const NOBODY = 65534;
+
+/** Why the rootless run cannot happen here, or undefined when it can. */
+function skipReason(): string | undefined {
+  if (process.getuid?.() !== 0)
+    return 'already running unprivileged: the rest of the suite covers rootless mode';
+  // `nobody` must be able to reach the built packages and the node binary.
+  for (const start of [packageDir, dirname(process.execPath)]) {
+    for (let dir = start; dir !== '/'; dir = dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) return `${dir} is not traversable by an unprivileged user`;
+    }
+  }
+  return undefined;
+}
+
+const home = mkdtempSync(join(tmpdir(), 'statebox-rootless-'));
+chmodSync(home, 0o777);
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+// The scenario a laptop user runs, executed as `nobody` through the built package.
+const scenario = `
+import { createStatebox } from '@statebox/core';
+import { local } from '@statebox/local';
+const statebox = createStatebox({ provider: local({ home: process.argv[1] }) });
+const box = await statebox.create();
+const out = {};
+out.id = (await box.exec('id -u')).stdout.trim();
+await box.exec('mkdir -p d/sub && echo 1 > d/a && echo 2 > d/sub/b && echo gone > g');
+await box.writeFile('mode.sh', 'echo hi', { mode: 0o755 });
+const child = await box.fork();
+out.replaceDir = (await child.exec('rm -rf d && mkdir d && echo new > d/c && rm g && ls d && ls')).stdout;
+const grandchild = await child.fork();
+out.grandchild = (await grandchild.exec('ls d; ls')).stdout;
+out.source = (await box.exec('ls -R d; ls')).stdout;
+out.remount = (await box.exec('mount -o remount,rw,bind /usr 2>/dev/null && echo remounted; touch /usr/x 2>/dev/null && echo wrote; echo done')).stdout;
+await box.suspend();
+await box.resume();
+out.mode = (await box.exec('stat -c %a mode.sh')).stdout.trim();
+for (const sandbox of [grandchild, child, box]) await sandbox.destroy();
+console.log(JSON.stringify(out));
+`;
+
+describe('local, rootless', () => {
+  const reason = skipReason();
+  it.skipIf(Boolean(reason))(
+    `runs the lifecycle as an unprivileged user${reason ? ` (skipped: ${reason})` : ''}`,
+    async () => {
+      const { stdout } = await run(
+        'setpriv',
+        [
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          '--clear-groups',
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          scenario,
+          home,
+        ],
+        { cwd: packageDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home } },
+      );
+      const out = JSON.parse(stdout);
+      expect(out.id).toBe('0');
+      expect(out.replaceDir).toBe('c\nd\nmode.sh\n');
+      expect(out.grandchild).toBe('c\nd\nmode.sh\n');
+      expect(out.source).toBe('d:\na\nsub\n\nd/sub:\nb\nd\ng\nmode.sh\n');
+      expect(out.remount).toBe('done\n');
+      expect(out.mode).toBe('755');
+    },
+  );
+});
