@@ -530,7 +530,7 @@ export class DockerProvider implements SandboxProvider {
       ]);
     } catch (error) {
       await rollback();
-      throw error;
+      throw toStateboxError(error, { host: this.options.host, operation, sandboxId });
     }
     // The replacement runs: the frozen original never runs again, and its upper is now a sealed layer.
     // Removing it takes 0.1–0.2 s, so it happens after returning; the next fork of this sandbox, or its
