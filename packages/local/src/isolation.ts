@@ -99,7 +99,13 @@ export function probeIsolation(): IsolationTools {
   return probed;
 }
 
-const RUNTIME_VERSION = 'v2';
+const RUNTIME_VERSION = 'v3';
+
+/**
+ * The sandbox directories that live in its layers and so survive suspend and fork. Everything else is
+ * the host's, read-only. `/mnt` is there for Managed Agents memory stores (`/mnt/memory/<store>`).
+ */
+export const persistentDirs = ['workspace', 'root', 'tmp', 'mnt'] as const;
 
 /** Entries of the host's /etc that tools need and that hold no secrets. */
 const etcEntries = [
@@ -158,7 +164,7 @@ export function prepareRuntime(runtimeDir: string): Runtime {
 
   const building = join(runtimeDir, `building-${process.pid}-${randomBytes(4).toString('hex')}`);
   const skeleton = join(building, 'root');
-  for (const sub of ['usr', 'etc', 'proc', 'dev', 'tmp', 'workspace', 'root', '.sbx', '.old']) {
+  for (const sub of ['usr', 'etc', 'proc', 'dev', '.sbx', '.old', ...persistentDirs]) {
     mkdirSync(join(skeleton, sub), { recursive: true });
   }
   for (const name of rootLinks) {
@@ -257,8 +263,12 @@ export type MountPlan = {
   rootless: boolean;
 };
 
-/** The fstab that the init mounts with one `mount -a` call (one process instead of ~45). */
-export function buildFstab(plan: MountPlan): string {
+/**
+ * The fstabs the init mounts with two `mount -a` calls (two processes instead of ~45): the system and the
+ * overlay first, then, after making sure each persistent directory exists in the overlay (layers made
+ * before a directory joined `persistentDirs` lack it), the binds of those directories and /proc.
+ */
+export function buildFstab(plan: MountPlan): { system: string; binds: string } {
   const root = plan.mountPoint;
   const lines: string[] = [];
   const add = (source: string, target: string, type: string, options: string) =>
@@ -276,10 +286,11 @@ export function buildFstab(plan: MountPlan): string {
     'overlay',
     `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}${plan.rootless ? ',userxattr' : ''}`,
   );
-  for (const sub of ['workspace', 'root', 'tmp'])
-    add(join(root, '.sbx', sub), join(root, sub), 'none', 'bind');
+  const system = `${lines.join('\n')}\n`;
+  lines.length = 0;
+  for (const sub of persistentDirs) add(join(root, '.sbx', sub), join(root, sub), 'none', 'bind');
   add('proc', join(root, 'proc'), 'proc', 'nosuid,nodev,noexec');
-  return `${lines.join('\n')}\n`;
+  return { system, binds: `${lines.join('\n')}\n` };
 }
 
 /**
@@ -293,6 +304,8 @@ const setupScript = `set -eu
 cd "$3"
 mount -a -T "$1"
 cd "$2"
+mkdir -p ${persistentDirs.map((dir) => `.sbx/${dir}`).join(' ')}
+mount -a -T "$1.binds"
 pivot_root . .old
 umount -l /.old /.sbx
 cd /

@@ -40,6 +40,7 @@ export async function createUpper(
     await mkdir(join(upper, 'workspace'), { mode: 0o755 });
     await mkdir(join(upper, 'root'), { mode: 0o700 });
     await mkdir(join(upper, 'tmp'));
+    await mkdir(join(upper, 'mnt'));
     // mkdir's mode is filtered by the umask; the sticky bit must be set explicitly.
     const { chmod } = await import('node:fs/promises');
     await chmod(join(upper, 'tmp'), 0o1777);

@@ -281,18 +281,17 @@ export class LocalProvider implements SandboxProvider {
     // A crashed mount can leave files in the work dir; overlayfs wants it empty.
     await removeTree(workPath(this.home, current));
     await mkdir(workPath(this.home, current));
-    await writeFile(
-      fstabPath,
-      buildFstab({
-        runtime,
-        mountPoint,
-        lowerLayers: current.layers,
-        layersDir: this.home.layersDir,
-        upper: upperPath(this.home, current),
-        work: workPath(this.home, current),
-        rootless: tools.rootless,
-      }),
-    );
+    const fstab = buildFstab({
+      runtime,
+      mountPoint,
+      lowerLayers: current.layers,
+      layersDir: this.home.layersDir,
+      upper: upperPath(this.home, current),
+      work: workPath(this.home, current),
+      rootless: tools.rootless,
+    });
+    await writeFile(fstabPath, fstab.system);
+    await writeFile(`${fstabPath}.binds`, fstab.binds);
     const init = await startInit(tools, {
       fstabPath,
       mountPoint,
