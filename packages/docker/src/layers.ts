@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -107,5 +107,39 @@ export class LayerStore {
 
   async removeWorkdir(volumeName: string): Promise<void> {
     await rm(this.workPath(volumeName), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Whether a container's writable layer (its overlay2 `UpperDir`) holds anything besides `ignored` paths
+ * (mount points the runtime creates), reading the directory on the host. Undefined when it cannot be read
+ * (another storage driver, or a daemon on another host), so the caller asks the daemon instead.
+ *
+ * Docker's own `GET /containers/{id}/changes` answers the same question but took 221 ms on a Debian
+ * container here; walking an upper that holds a handful of entries takes about a millisecond.
+ */
+export async function hasOwnChanges(
+  upperDir: string,
+  ignored: ReadonlySet<string>,
+): Promise<boolean | undefined> {
+  const visit = async (relative: string): Promise<boolean> => {
+    const entries = await readdir(join(upperDir, relative), { withFileTypes: true });
+    // An empty directory in an upper is a change of its own (a copied-up chmod, an opaque directory)
+    // unless the runtime made it.
+    if (entries.length === 0) return relative !== '' && !ignored.has(`/${relative}`);
+    for (const entry of entries) {
+      const path = relative ? `${relative}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (await visit(path)) return true;
+      } else if (!ignored.has(`/${path}`)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  try {
+    return await visit('');
+  } catch {
+    return undefined;
   }
 }

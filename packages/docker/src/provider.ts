@@ -22,7 +22,7 @@ import {
 } from '@statebox/core';
 import { DockerApiError, DockerClient, parseDockerHost, StreamDemuxer } from './client.js';
 import { isNoSuchContainer, isNoSuchImage, toStateboxError } from './errors.js';
-import { LayerStore } from './layers.js';
+import { hasOwnChanges, LayerStore } from './layers.js';
 import { SandboxLocks } from './lock.js';
 import type { ResolvedOptions } from './options.js';
 import { killProcessTree } from './processes.js';
@@ -49,7 +49,15 @@ const LABEL = {
 
 const PROVIDER = 'docker';
 /** Paths that Docker adds to every container layer (mount points), which are not the sandbox's changes. */
-const RUNTIME_MOUNT_POINTS = new Set(['/sbin', '/sbin/docker-init', DEFAULT_WORKDIR]);
+const RUNTIME_MOUNT_POINTS = new Set([
+  '/sbin',
+  '/sbin/docker-init',
+  // Where /sbin is a symlink to usr/sbin (Debian 12 and later), the init lands here.
+  '/usr',
+  '/usr/sbin',
+  '/usr/sbin/docker-init',
+  DEFAULT_WORKDIR,
+]);
 const SANDBOX_ID = /^sb-[0-9a-f]{16}$/;
 
 type ContainerJson = {
@@ -61,6 +69,7 @@ type ContainerJson = {
   Config: { Env: string[] | null; Labels: Record<string, string> | null; User: string };
   HostConfig: { NetworkMode: string };
   Mounts: { Type: string; Name?: string; Destination: string }[];
+  GraphDriver?: { Name: string; Data?: { UpperDir?: string } };
 };
 
 type ContainerSummary = {
@@ -878,12 +887,17 @@ export class DockerProvider implements SandboxProvider {
     const operation = 'fork';
     // Most sandboxes only write under /workspace, which is not in the container layer. Then there is
     // nothing to commit: reuse the image (saves the ~50 ms commit, and the chain does not grow).
-    const { body: changes } = await this.#call(operation, sandboxId, () =>
-      this.#client.request<{ Path: string }[] | null>('GET', `/containers/${container.Id}/changes`),
-    );
-    // The runtime itself creates mount points for the init and the workspace volume in the layer.
-    const own = (changes ?? []).filter((change) => !RUNTIME_MOUNT_POINTS.has(change.Path));
-    if (own.length === 0) return { image: container.Image, committed: false };
+    let changed: boolean | undefined;
+    const upperDir =
+      container.GraphDriver?.Name === 'overlay2' ? container.GraphDriver.Data?.UpperDir : undefined;
+    if (upperDir) changed = await hasOwnChanges(upperDir, RUNTIME_MOUNT_POINTS);
+    if (changed === undefined) {
+      const { body: changes } = await this.#call(operation, sandboxId, () =>
+        this.#client.request<{ Path: string }[] | null>('GET', `/containers/${container.Id}/changes`),
+      );
+      changed = (changes ?? []).some((change) => !RUNTIME_MOUNT_POINTS.has(change.Path));
+    }
+    if (!changed) return { image: container.Image, committed: false };
     const { body } = await this.#call(operation, sandboxId, () =>
       this.#client.request<{ Id: string }>(
         'POST',

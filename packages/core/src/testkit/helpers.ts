@@ -119,7 +119,7 @@ export async function liveness(box: Sandbox, pidFile: string, beatFile: string):
     // A sandbox restarted in a new pid namespace hands out the same small pids again: make sure the pid
     // still belongs to the heartbeat, not to a process of this very script.
     // The name is assembled so that this script's own command line does not contain it.
-    `name=${HEARTBEAT_NAME.slice(0, 10)}; name="$name${HEARTBEAT_NAME.slice(10)}"`,
+    `name=${HEARTBEAT_NAME.slice(0, 10)}; name="\${name}${HEARTBEAT_NAME.slice(10)}"`,
     `case "$(tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null)" in *"$name"*) ;; *) state=gone ;; esac`,
     `before=$(cat ${beatFile} 2>/dev/null | wc -c)`,
     'sleep 1',
