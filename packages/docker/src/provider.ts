@@ -616,22 +616,8 @@ export class DockerProvider implements SandboxProvider {
         this.#client.request('DELETE', `/containers/${container.Id}`, { query: { force: 1 }, accept: [404] }),
       );
     }
-    const candidates = new Set<string>();
-    for (const volume of volumes.Volumes ?? []) {
-      for (const layer of parseLayers(volume.Labels)) candidates.add(layer);
-      await this.#removeVolume(volume.Name);
-    }
     // Layers shared with other sandboxes (sealed by a fork) stay until the last volume using them is gone.
-    if (candidates.size > 0) {
-      const { body } = await this.#call(operation, sandboxId, () =>
-        this.#client.request<{ Volumes: VolumeJson[] | null }>('GET', '/volumes', {
-          query: { filters: JSON.stringify({ label: [`${LABEL.provider}=${PROVIDER}`] }) },
-        }),
-      );
-      for (const volume of body.Volumes ?? [])
-        for (const layer of parseLayers(volume.Labels)) candidates.delete(layer);
-      for (const layer of candidates) await this.#layers.removeLayer(layer);
-    }
+    for (const volume of volumes.Volumes ?? []) await this.#removeVolume(volume.Name);
     // Committed images still used by another sandbox's container are refused (409): that is fine.
     for (const image of images)
       await this.#client.request('DELETE', `/images/${image}`).catch(() => undefined);
@@ -857,9 +843,30 @@ export class DockerProvider implements SandboxProvider {
     return volume;
   }
 
+  /**
+   * Removes a workspace volume, its overlay workdir, and those of its layers that no other volume uses
+   * (a fork's flattening, a destroy or a retired source can leave a layer with no other user).
+   */
   async #removeVolume(volume: string): Promise<void> {
-    await this.#client.request('DELETE', `/volumes/${volume}`, { accept: [404] }).catch(() => undefined);
+    const inspected = await this.#client
+      .request<VolumeJson>('GET', `/volumes/${volume}`)
+      .catch(() => ({ body: undefined }));
+    const removed = await this.#client
+      .request('DELETE', `/volumes/${volume}`, { accept: [404] })
+      .then(() => true)
+      .catch(() => false);
+    if (!removed) return;
     await this.#layers.removeWorkdir(volume);
+    const candidates = new Set(parseLayers(inspected.body?.Labels ?? null));
+    if (candidates.size === 0) return;
+    const { body } = await this.#client
+      .request<{ Volumes: VolumeJson[] | null }>('GET', '/volumes', {
+        query: { filters: JSON.stringify({ label: [`${LABEL.provider}=${PROVIDER}`] }) },
+      })
+      .catch(() => ({ body: { Volumes: null } }));
+    if (!body.Volumes) return;
+    for (const other of body.Volumes) for (const layer of parseLayers(other.Labels)) candidates.delete(layer);
+    for (const layer of candidates) await this.#layers.removeLayer(layer);
   }
 
   async #removeContainer(containerId: string): Promise<void> {

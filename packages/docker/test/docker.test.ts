@@ -29,9 +29,11 @@ async function run(instance: DockerProvider, sandboxId: string, command: string)
 }
 
 afterAll(async () => {
-  const cleaner = providers[0];
-  if (cleaner) for (const id of created) await cleaner.destroy(id).catch(() => undefined);
   for (const instance of providers) await instance.close();
+  if (skip || created.length === 0) return;
+  const cleaner = docker({ image: TEST_IMAGE });
+  for (const id of created) await cleaner.destroy(id);
+  await cleaner.close();
 });
 
 describe('docker provider: options and errors without a daemon', () => {
@@ -151,22 +153,30 @@ describe.skipIf(Boolean(skip))(
       expect(await run(instance, child.id, 'wc -c < blob')).toBe('1000000\n');
     });
 
-    it('flattens the layer stack past maxLayers, keeping every file, whiteout and mode', async () => {
-      const instance = provider({ maxLayers: 3 });
+    it('flattens the layer stack past maxLayers, keeping every file, whiteout and mode, and leaks no layer', async () => {
+      const stateDir = '/var/lib/statebox/docker-flatten-test';
+      const instance = provider({ maxLayers: 3, stateDir });
+      const ids: string[] = [];
       const source = await instance.create({});
-      created.push(source.id);
-      await run(instance, source.id, 'echo 0 > gen0 && echo gone > doomed && chmod 640 gen0');
-      for (let generation = 1; generation <= 4; generation++) {
+      ids.push(source.id);
+      try {
+        await run(instance, source.id, 'echo 0 > gen0 && echo gone > doomed && chmod 640 gen0');
+        for (let generation = 1; generation <= 4; generation++) {
+          ids.push((await instance.fork(source.id)).id);
+          await run(instance, source.id, `echo ${generation} > gen${generation}; rm -f doomed`);
+        }
         const child = await instance.fork(source.id);
-        created.push(child.id);
-        await run(instance, source.id, `echo ${generation} > gen${generation}; rm -f doomed`);
+        ids.push(child.id);
+        expect(await run(instance, child.id, 'cat gen0 gen1 gen2 gen3 gen4; ls doomed 2>&1 || true')).toMatch(
+          /^0\n1\n2\n3\n4\n.*No such file/s,
+        );
+        expect(await run(instance, child.id, 'stat -c %a gen0')).toBe('640\n');
+      } finally {
+        for (const id of ids) await instance.destroy(id);
       }
-      const child = await instance.fork(source.id);
-      created.push(child.id);
-      expect(await run(instance, child.id, 'cat gen0 gen1 gen2 gen3 gen4; ls doomed 2>&1 || true')).toMatch(
-        /^0\n1\n2\n3\n4\n.*No such file/s,
-      );
-      expect(await run(instance, child.id, 'stat -c %a gen0')).toBe('640\n');
+      await instance.close();
+      expect(readdirSync(`${stateDir}/l`)).toEqual(['empty']);
+      expect(readdirSync(`${stateDir}/w`)).toEqual([]);
     });
 
     it('squashes the root filesystem to one layer before the image chain gets too deep', async () => {
