@@ -26,3 +26,15 @@ export function tool(name: string, run: (input: Record<string, unknown>) => stri
 export function decodeSecret(secret: string): { sessions_token: string; api_base_url?: string } {
   return JSON.parse(Buffer.from(secret, 'base64url').toString('utf8'));
 }
+
+/** Read a stream until an event satisfies `predicate`; the stream stays open for further reads. */
+export async function until<T extends { type: string }>(
+  iterator: AsyncIterator<T>,
+  predicate: (event: T) => boolean,
+): Promise<T> {
+  while (true) {
+    const next = await iterator.next();
+    if (next.done) throw new Error('stream ended before the expected event');
+    if (predicate(next.value)) return next.value;
+  }
+}
