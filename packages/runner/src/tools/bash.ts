@@ -1,0 +1,228 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
+import type { Sandbox } from '@statebox/core';
+import { script, shellQuote } from './paths.js';
+import { type InputShape, parseInput } from './schema.js';
+
+/** The reference's `BASH_OUTPUT_LIMIT`: only this many bytes of the tail are returned. */
+export const BASH_OUTPUT_LIMIT = 100 * 1024;
+export const BASH_DEFAULT_TIMEOUT_MS = 120_000;
+/** Commands up to this size travel in argv; longer ones on stdin (Linux caps one argument at 128 KiB). */
+const ARGV_COMMAND_LIMIT = 96 * 1024;
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
+
+export type BashOptions = {
+  sandbox: () => Promise<Sandbox>;
+  sessionId: string;
+  workdir: string;
+  env: Record<string, string>;
+  defaultTimeoutMs: number;
+};
+
+type BashInput = { command?: string; restart?: boolean; timeout_ms?: number };
+
+const shape: InputShape = { command: 'string', restart: 'boolean', timeout_ms: 'integer' };
+
+// Calls of one session wait for each other in this process (two toolsets of one session included):
+// the state file is read at the start of a call and written at its end.
+const queues = new Map<string, Promise<unknown>>();
+
+/**
+ * Names bash sets itself, which a restore must not overwrite. Everything else, exported or not, is
+ * shell state that the reference's single long-lived shell would have kept.
+ */
+const specialNames =
+  'BASH|BASHOPTS|BASHPID|BASH_*|COLUMNS|LINES|COMP_*|DIRSTACK|EPOCHREALTIME|EPOCHSECONDS|EUID|FUNCNAME|' +
+  'GROUPS|HISTCMD|HOSTNAME|HOSTTYPE|LINENO|MACHTYPE|OPTERR|OPTIND|OSTYPE|PIPESTATUS|PPID|PWD|RANDOM|' +
+  'SECONDS|SHELLOPTS|SHLVL|SRANDOM|UID|_|__sb_*';
+const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_'].map((c) => `"\${!${c}@}"`).join(' ');
+
+/**
+ * The shell a call runs in. It restores the session's state (variables, exported or not, functions,
+ * `set`/`shopt` options, umask, cwd) from the state file, evals the command at top level, then saves
+ * the state to `<out>.state` for the outer script to move into place. Restore and save use builtins
+ * only, so the cost over a bare exec is one bash start plus the outer script's `mv`, `tail` and `rm`.
+ *
+ * Its stdout and stderr are the output file, never the exec's pipe: a command that leaves a process
+ * running (`server &`, `( while :; do ...; done ) &`) holds that file, not the exec, open.
+ */
+const inner = script`
+if [[ -f $1 ]]; then
+  for __sb_n in ${allNames}; do
+    [[ $__sb_n == @(${specialNames}) ]] || unset "$__sb_n" 2>/dev/null
+  done
+  . "$1" 2>/dev/null
+  if declare -F __sb_options >/dev/null; then __sb_options; unset -f __sb_options; fi
+else
+  for __sb_n in "\${!A@}" "\${!a@}"; do
+    [[ \${__sb_n^^} == ANTHROPIC_* ]] && unset "$__sb_n" 2>/dev/null
+  done
+  cd -- "$3" 2>/dev/null
+fi
+__sb_save=$2.state __sb_workdir=$3
+if [[ $4 == - ]]; then __sb_command=$(cat <&5); exec 5<&-; else __sb_command=$4; fi
+set --
+eval "$__sb_command"
+__sb_status=$?
+{ printf '__sb_options() {\n'; set +o; shopt -p; umask -p; printf '}\n'; } >|"$__sb_save" 2>/dev/null
+set +euxvC
+{
+  printf 'cd -- %q 2>/dev/null || cd -- %q\n' "$PWD" "$__sb_workdir"
+  for __sb_n in ${allNames}; do
+    [[ $__sb_n == @(${specialNames}) ]] || declare -p -- "$__sb_n"
+  done
+  declare -f
+  declare -F -x
+} >>"$__sb_save" 2>/dev/null
+exit "$__sb_status"
+`;
+
+/**
+ * POSIX sh run by the exec (`/bin/sh -c`). Arguments come quoted into the text. It runs the inner
+ * shell with the output file as stdout and stderr, commits the new state only when the command
+ * completed (an `exit` inside it ends the shell early and, like the reference's dead shell, starts
+ * the next call afresh), and prints `statebox-bash <ok|exit> <status>` and the output's tail.
+ */
+function outerScript(stateName: string, workdir: string, command: string, restart: boolean): string {
+  const id = randomUUID();
+  const commandArgument = command.length > ARGV_COMMAND_LIMIT ? "- 5<&0 </dev/null" : shellQuote(command);
+  return [
+    'd="${HOME:-/root}/.statebox/bash"',
+    '[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit 125',
+    `s="$d/${stateName}.state"; o="$d/${stateName}.${id}"`,
+    ...(restart ? ['rm -f "$s"'] : []),
+    `/bin/bash --noprofile --norc -c ${shellQuote(inner)} statebox-bash "$s" "$o" ${shellQuote(workdir)} ${commandArgument} </dev/null >"$o.out" 2>&1`,
+    'r=$?',
+    'if [ -f "$o.state" ]; then mv -f "$o.state" "$s" && echo "statebox-bash ok $r"; else rm -f "$s"; echo "statebox-bash exit $r"; fi',
+    `tail -c ${BASH_OUTPUT_LIMIT + 1} "$o.out"`,
+    'rm -f "$o.out"',
+  ].join('\n');
+}
+
+// A command reading its argument from stdin needs that stdin to be the exec's; the `- 5<&0` form
+// moves it to fd 5 for the inner shell and gives the command /dev/null, like the reference.
+
+function stateName(sessionId: string): string {
+  return /^[A-Za-z0-9_-]{1,100}$/.test(sessionId)
+    ? sessionId
+    : `h-${createHash('sha256').update(sessionId).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * Gives session `toSessionId` the bash state of `fromSessionId` inside `sandbox`: after a fork, the child
+ * session's shell starts where the parent's stood (cwd, variables, functions). No state, nothing done.
+ */
+export async function copyBashState(sandbox: Sandbox, fromSessionId: string, toSessionId: string): Promise<void> {
+  const from = stateName(fromSessionId);
+  const to = stateName(toSessionId);
+  if (from === to) return;
+  await sandbox.exec(
+    ['/bin/sh', '-c', 'd="${HOME:-/root}/.statebox/bash"; [ ! -f "$d/$1.state" ] || cp -p "$d/$1.state" "$d/$2.state"', 'sh', from, to],
+    { cwd: '/' },
+  );
+}
+
+/** Keeps the last `limit` bytes, starting at a character boundary, like the reference's tail buffer. */
+function decodeTail(bytes: Uint8Array, limit: number): { text: string; truncated: boolean } {
+  if (bytes.length <= limit) return { text: Buffer.from(bytes).toString('utf8'), truncated: false };
+  let start = bytes.length - limit;
+  while (start < bytes.length && (bytes[start]! & 0xc0) === 0x80) start++;
+  return { text: Buffer.from(bytes.subarray(start)).toString('utf8'), truncated: true };
+}
+
+/** Drops every `ANTHROPIC_*` key, in any letter case: they hold the runner's credentials. */
+export function scrubEnvironment(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(([key]) => !key.toUpperCase().startsWith('ANTHROPIC_')),
+  );
+}
+
+/**
+ * `bash` of `agent_toolset_20260401`: a persistent shell whose state lives in a file inside the
+ * sandbox, so it survives suspend and resume and a new runner process. See the module comments.
+ */
+export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput> {
+  const name = stateName(options.sessionId);
+  const env = { ...scrubEnvironment(options.env), PS1: '', PS2: '', TERM: 'dumb' };
+
+  async function execute(input: BashInput, signal: AbortSignal | null | undefined): Promise<string> {
+    const { command, restart } = input;
+    if (!command) {
+      if (restart) {
+        const sandbox = await options.sandbox();
+        await sandbox.exec(['/bin/sh', '-c', `rm -f "\${HOME:-/root}/.statebox/bash/${name}.state"`], {
+          cwd: '/',
+        });
+        return 'bash session restarted';
+      }
+      throw new ToolError('bash: command is required');
+    }
+    const timeoutMs = input.timeout_ms && input.timeout_ms > 0 ? input.timeout_ms : options.defaultTimeoutMs;
+    const sandbox = await options.sandbox();
+    const script = outerScript(name, options.workdir, command, restart === true);
+    let result: Awaited<ReturnType<Sandbox['exec']>>;
+    try {
+      result = await sandbox.exec(script, {
+        cwd: '/',
+        env,
+        timeoutMs,
+        maxOutputBytes: BASH_OUTPUT_LIMIT + 4096,
+        ...(command.length > ARGV_COMMAND_LIMIT && { stdin: command }),
+        ...(signal && { signal }),
+      });
+    } catch (error) {
+      if (signal?.aborted) {
+        const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+        throw new ToolError(`bash: ${reason}`);
+      }
+      if ((error as Error | undefined)?.name === 'TimeoutError') {
+        throw new ToolError(`bash: bash command timed out after ${timeoutMs}ms`);
+      }
+      throw error;
+    }
+    const bytes = result.stdoutBytes;
+    const newline = bytes.indexOf(0x0a);
+    const header = newline < 0 ? '' : Buffer.from(bytes.subarray(0, newline)).toString('utf8');
+    const match = /^statebox-bash (ok|exit) (\d+)$/.exec(header);
+    if (!match) {
+      throw new ToolError(
+        `bash: the sandbox could not run the command (exit ${result.exitCode}): ${result.stderr.trim()}`,
+      );
+    }
+    // An `exit` ended the shell: the reference reports its shell as gone and starts a new one.
+    if (match[1] === 'exit') throw new ToolError('bash: bash session terminated');
+    const exitCode = Number(match[2]);
+    const tail = decodeTail(bytes.subarray(newline + 1), BASH_OUTPUT_LIMIT);
+    let output = tail.text.replace(ANSI, '').replace(/\n+$/, '');
+    if (tail.truncated) output = `[output truncated]\n${output}`;
+    if (exitCode !== 0) throw new ToolError(output || `exit ${exitCode}`);
+    return output;
+  }
+
+  return {
+    type: 'custom',
+    name: 'bash',
+    description: 'Run a bash command in a persistent shell. State (cwd, env vars) persists across calls.',
+    input_schema: {
+      type: 'object',
+      properties: {
+        command: { type: 'string', description: 'The command to run' },
+        restart: { type: 'boolean', description: 'Restart the persistent shell before running' },
+        timeout_ms: { type: 'integer', description: 'Per-call timeout in milliseconds' },
+      },
+    },
+    parse: (content: unknown) => parseInput<BashInput>('bash', shape, content),
+    run: async (input, context) => {
+      const previous = queues.get(name) ?? Promise.resolve();
+      const current = previous.catch(() => {}).then(() => execute(input, context?.signal));
+      const settled = current.catch(() => {});
+      queues.set(name, settled);
+      try {
+        return await current;
+      } finally {
+        if (queues.get(name) === settled) queues.delete(name);
+      }
+    },
+  };
+}

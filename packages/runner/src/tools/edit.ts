@@ -1,0 +1,57 @@
+import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
+import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import type { ToolContext } from './paths.js';
+import { readFileChecked } from './read.js';
+import { type InputShape, parseInput } from './schema.js';
+import { writeFileChecked } from './write.js';
+
+type EditInput = { file_path: string; old_string: string; new_string?: string; replace_all?: boolean };
+
+const shape: InputShape = {
+  file_path: 'string',
+  old_string: 'string',
+  new_string: 'string',
+  replace_all: 'boolean',
+};
+
+/** `edit` of `agent_toolset_20260401`: a literal, unique (or `replace_all`) replacement. */
+export function createEditTool(context: ToolContext): BetaRunnableTool<EditInput> {
+  return {
+    type: 'custom',
+    name: 'edit',
+    description:
+      'Replace old_string with new_string in a file. old_string must be unique unless replace_all.',
+    input_schema: {
+      type: 'object',
+      properties: {
+        file_path: { type: 'string' },
+        old_string: { type: 'string' },
+        new_string: { type: 'string' },
+        replace_all: { type: 'boolean' },
+      },
+      required: ['file_path', 'old_string', 'new_string'],
+    },
+    parse: (content: unknown) => parseInput<EditInput>('edit', shape, content),
+    run: async ({ file_path, old_string, new_string = '', replace_all }) => {
+      if (!file_path) throw new ToolError('edit: file_path is required');
+      if (!old_string) throw new ToolError('edit: old_string is required');
+      const contents = await readFileChecked(context, 'edit', file_path, undefined);
+      if (contents.kind !== 'file') throw new ToolError(`edit: ${file_path} is not a regular file`);
+      const data = contents.text;
+      const count = data.split(old_string).length - 1;
+      if (count === 0) throw new ToolError(`edit: old_string not found in ${file_path}`);
+      let updated: string;
+      if (replace_all) {
+        updated = data.split(old_string).join(new_string);
+      } else {
+        if (count > 1) {
+          throw new ToolError(`edit: old_string appears ${count} times in ${file_path} (must be unique)`);
+        }
+        // The callback keeps `$&`, `$1` and `` $` `` in new_string literal.
+        updated = data.replace(old_string, () => new_string);
+      }
+      await writeFileChecked(context, 'edit', file_path, updated);
+      return `edited ${file_path} (${replace_all ? count : 1} replacement(s))`;
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { posix } from 'node:path';
+import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
+import type { Sandbox } from '@statebox/core';
+import { BASH_DEFAULT_TIMEOUT_MS, createBashTool } from './bash.js';
+import { createEditTool } from './edit.js';
+import { createGlobTool } from './glob.js';
+import { createGrepTool } from './grep.js';
+import { DEFAULT_MAX_FILE_BYTES, type ToolContext } from './paths.js';
+import { createReadTool } from './read.js';
+import { createWriteTool } from './write.js';
+
+export type ToolsetOptions = {
+  /**
+   * The session's sandbox, asked for at every call: the runner may resume or replace it between calls.
+   * Every tool runs inside it, through `exec` alone.
+   */
+  sandbox: Sandbox | (() => Promise<Sandbox>);
+  /** Names the persistent bash state (a file under `$HOME/.statebox/bash/` in the sandbox). */
+  sessionId: string;
+  /** Absolute sandbox path that relative paths start from and the file tools are confined to. Default `/workspace`. */
+  workdir?: string;
+  /** Other absolute sandbox directories the file tools may reach (skills, `/mnt/memory/<store>`). */
+  allowedRoots?: string[];
+  /** Directories `write` and `edit` refuse (read-only memory stores). */
+  readOnlyRoots?: string[];
+  /** Cap for a whole-file `read` and for `edit`. Default 256 KiB, like the reference; `null` for none. */
+  maxFileBytes?: number | null;
+  /** Variables for `bash`, on top of the sandbox's own. Every `ANTHROPIC_*` key is dropped. */
+  env?: Record<string, string>;
+  /** `bash` timeout when a call gives no `timeout_ms`. Default 120 000 ms. */
+  defaultTimeoutMs?: number;
+};
+
+/**
+ * The `agent_toolset_20260401` tools, `[bash, read, write, edit, glob, grep]`, run inside a statebox
+ * sandbox. Observable behaviour (schemas, texts, caps) follows the SDK's reference implementation
+ * (`betaAgentToolset20260401`); `bash` keeps its state in the sandbox, so it outlives suspend, resume
+ * and the runner process.
+ */
+export function createToolset(options: ToolsetOptions): BetaRunnableTool[] {
+  const given = options.sandbox;
+  const sandbox = typeof given === 'function' ? given : () => Promise.resolve(given);
+  const workdir = posix.resolve(options.workdir ?? '/workspace');
+  const context: ToolContext = {
+    sandbox,
+    workdir,
+    allowedRoots: (options.allowedRoots ?? []).map((root) => posix.resolve(workdir, root)),
+    readOnlyRoots: (options.readOnlyRoots ?? []).map((root) => posix.resolve(workdir, root)),
+    maxFileBytes: options.maxFileBytes === undefined ? DEFAULT_MAX_FILE_BYTES : options.maxFileBytes,
+  };
+  return [
+    createBashTool({
+      sandbox,
+      sessionId: options.sessionId,
+      workdir,
+      env: options.env ?? {},
+      defaultTimeoutMs: options.defaultTimeoutMs ?? BASH_DEFAULT_TIMEOUT_MS,
+    }),
+    createReadTool(context),
+    createWriteTool(context),
+    createEditTool(context),
+    createGlobTool(context),
+    createGrepTool(context),
+  ];
+}
+
+export { BASH_OUTPUT_LIMIT, copyBashState, scrubEnvironment } from './bash.js';

@@ -1,0 +1,69 @@
+import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
+import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import { fsErrorMessage, runScript, script, type ToolContext } from './paths.js';
+import { type InputShape, parseInput } from './schema.js';
+
+type WriteInput = { file_path: string; content?: string };
+
+const shape: InputShape = { file_path: 'string', content: 'string' };
+
+/**
+ * The reference's `atomicWriteFile` in the sandbox: the content (stdin) goes to a sibling temp file that
+ * is created 0600, takes the mode of the file it replaces, and is renamed over it. New directories are
+ * 0700 (umask 077). Argument: 1 to create missing parent directories. The reference also fsyncs the temp
+ * file; that is left out, as an fsync on an overlay upper costs more than a tool call should.
+ */
+const writeBody = script`
+printf 'K\0%s\0' "$RO"
+(( RO < 0 )) || exit 0
+umask 077
+d=\${T%/*}; d=\${d:-/}
+if [[ $1 == 1 && ! -d $d ]]; then mkdir -p -- "$d" || exit 1; fi
+m=$(stat -c %a -- "$T" 2>/dev/null)
+t=$d/.tmp-statebox-$$-$RANDOM$RANDOM
+if ! cat >"$t"; then rm -f -- "$t"; exit 1; fi
+[[ -z $m ]] || chmod -- "$m" "$t"
+mv -fT -- "$t" "$T" || { rm -f -- "$t"; exit 1; }
+`;
+
+/** Writes `content` to `filePath` atomically, after the path policy and the read-only check. */
+export async function writeFileChecked(
+  context: ToolContext,
+  tool: 'write' | 'edit',
+  filePath: string,
+  content: string,
+): Promise<void> {
+  const result = await runScript(context, {
+    tool,
+    path: filePath,
+    body: writeBody,
+    args: [tool === 'write' ? '1' : '0'],
+    fieldCount: 1,
+    stdin: content,
+    refuseReadOnly: true,
+  });
+  if (result.exec.exitCode !== 0) {
+    const prefix = tool === 'edit' ? 'edit: write' : 'write';
+    throw new ToolError(`${prefix}: ${fsErrorMessage(result.exec.stderr, filePath)}`);
+  }
+}
+
+/** `write` of `agent_toolset_20260401`: creates parent directories, replaces the whole file. */
+export function createWriteTool(context: ToolContext): BetaRunnableTool<WriteInput> {
+  return {
+    type: 'custom',
+    name: 'write',
+    description: 'Write a UTF-8 text file relative to the workdir, creating parent directories as needed.',
+    input_schema: {
+      type: 'object',
+      properties: { file_path: { type: 'string' }, content: { type: 'string' } },
+      required: ['file_path', 'content'],
+    },
+    parse: (content: unknown) => parseInput<WriteInput>('write', shape, content),
+    run: async ({ file_path, content }) => {
+      if (!file_path) throw new ToolError('write: file_path is required');
+      await writeFileChecked(context, 'write', file_path, content ?? '');
+      return `wrote ${Buffer.byteLength(content ?? '')} bytes to ${file_path}`;
+    },
+  };
+}
