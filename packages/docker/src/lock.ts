@@ -16,6 +16,13 @@ export class SandboxLocks {
     this.#staleMs = staleMs;
   }
 
+  /** Resolves when this process has no locked operation on the sandbox running or queued. */
+  async idle(sandboxId: string): Promise<void> {
+    for (let chain = this.#chains.get(sandboxId); chain; chain = this.#chains.get(sandboxId)) {
+      await chain.catch(() => undefined);
+    }
+  }
+
   async run<T>(sandboxId: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#chains.get(sandboxId) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(() => this.#withFile(sandboxId, task));

@@ -205,6 +205,8 @@ export class DockerProvider implements SandboxProvider {
     const argv =
       typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
     request.signal?.throwIfAborted();
+    // A fork in this process freezes and then replaces the container; wait for it rather than fail.
+    await this.#locks.idle(sandboxId);
     await this.#starting.get(sandboxId);
     let execId: string;
     const createExec = () =>
@@ -351,6 +353,7 @@ export class DockerProvider implements SandboxProvider {
     options: WriteFileOptions = {},
   ): Promise<void> {
     const operation = 'writeFile';
+    await this.#locks.idle(sandboxId);
     const existing = await this.#stat(sandboxId, path, operation);
     if (existing?.isDirectory) {
       throw new InvalidPathError(path, 'it is a directory; writeFile needs a file path.', {
