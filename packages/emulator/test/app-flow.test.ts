@@ -61,10 +61,13 @@ describe('app side through the real SDK', () => {
     expect(sent.data?.[0]?.processed_at).toBeTruthy();
 
     const seen: string[] = [];
-    const toolUse = await until(events, (event) => {
-      seen.push(event.type);
-      return event.type === 'agent.tool_use';
-    });
+    const toolUse = await until(
+      events,
+      (event): event is Extract<typeof event, { type: 'agent.tool_use' }> => {
+        seen.push(event.type);
+        return event.type === 'agent.tool_use';
+      },
+    );
     expect(seen).toEqual(['user.message', 'session.status_running', 'agent.tool_use']);
     expect(toolUse).toMatchObject({ name: 'bash', input: { command: 'ls' }, evaluated_permission: 'allow' });
     const idle = await events.next();

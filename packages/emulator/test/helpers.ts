@@ -28,13 +28,21 @@ export function decodeSecret(secret: string): { sessions_token: string; api_base
 }
 
 /** Read a stream until an event satisfies `predicate`; the stream stays open for further reads. */
-export async function until<T extends { type: string }>(
+export async function until<T extends { type: string }, S extends T = T>(
   iterator: AsyncIterator<T>,
-  predicate: (event: T) => boolean,
-): Promise<T> {
+  predicate: ((event: T) => event is S) | ((event: T) => boolean),
+): Promise<S> {
   while (true) {
     const next = await iterator.next();
     if (next.done) throw new Error('stream ended before the expected event');
-    if (predicate(next.value)) return next.value;
+    if (predicate(next.value)) return next.value as S;
   }
+}
+
+/** Read a stream until the first event of `type`. */
+export function untilType<T extends { type: string }, K extends T['type']>(
+  iterator: AsyncIterator<T>,
+  type: K,
+): Promise<Extract<T, { type: K }>> {
+  return until(iterator, (event): event is Extract<T, { type: K }> => event.type === type);
 }
