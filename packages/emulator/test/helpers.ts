@@ -12,7 +12,10 @@ export function workerClient(url: string, token: string): Anthropic {
 }
 
 /** A trivial in-process tool: returns `run(input)` as text. */
-export function tool(name: string, run: (input: Record<string, unknown>) => string): BetaRunnableTool {
+export function tool(
+  name: string,
+  run: (input: Record<string, unknown>) => string | Promise<string>,
+): BetaRunnableTool {
   return {
     type: 'custom',
     name,
