@@ -1,1 +1,15 @@
-export {};
+export { readArchive } from './archive.js';
+export type { RunnerEvent } from './events.js';
+export { holdLease, type Lease, type LeaseEnd, sessionsTokenFromSecret } from './lease.js';
+export { MARKER_FILE, type MemoryStoreResource, MountedMemoryStore } from './memory.js';
+export {
+  acquireSessionSandbox,
+  ENVIRONMENT_LABEL,
+  FORK_FROM_METADATA,
+  findSessionSandbox,
+  MANAGED_BY_LABEL,
+  SESSION_LABEL,
+} from './session-sandbox.js';
+export { installSkills } from './skills.js';
+export * from './tools/index.js';
+export { Runner, type RunnerOptions } from './worker.js';

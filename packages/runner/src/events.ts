@@ -1,0 +1,31 @@
+/** What the runner reports while it works; the CLI prints these, `--json` emits them as lines. */
+export type RunnerEvent =
+  | { type: 'runner.started'; environmentId: string; workerId: string }
+  | { type: 'runner.stopping'; sessions: string[] }
+  | { type: 'runner.stopped' }
+  | { type: 'work.claimed'; workId: string; sessionId: string }
+  | {
+      type: 'sandbox.ready';
+      sessionId: string;
+      sandboxId: string;
+      how: 'resumed' | 'reused' | 'created' | 'forked';
+      from?: string;
+      ms: number;
+    }
+  | { type: 'skills.installed'; sessionId: string; skills: string[] }
+  | { type: 'memory.mounted'; sessionId: string; storeId: string; root: string; memories: number }
+  | {
+      type: 'memory.synced';
+      sessionId: string;
+      storeId: string;
+      uploaded: number;
+      downloaded: number;
+      deleted: number;
+      conflicts: number;
+    }
+  | { type: 'tool.done'; sessionId: string; name: string; input: unknown; isError: boolean; ms: number }
+  | { type: 'sandbox.suspended'; sessionId: string; sandboxId: string; ms: number }
+  | { type: 'sandbox.destroyed'; sessionId: string; sandboxId: string; ms: number }
+  | { type: 'lease.ended'; workId: string; end: string; detail: string }
+  | { type: 'work.stopped'; workId: string; sessionId: string; outcome: string }
+  | { type: 'error'; message: string; sessionId?: string; workId?: string };
