@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
+import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import type { Sandbox } from '@statebox/core';
 import { script, shellQuote } from './paths.js';
 import { type InputShape, parseInput } from './schema.js';
@@ -10,6 +10,7 @@ export const BASH_OUTPUT_LIMIT = 100 * 1024;
 export const BASH_DEFAULT_TIMEOUT_MS = 120_000;
 /** Commands up to this size travel in argv; longer ones on stdin (Linux caps one argument at 128 KiB). */
 const ARGV_COMMAND_LIMIT = 96 * 1024;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences start with ESC.
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 
 export type BashOptions = {
@@ -36,7 +37,9 @@ const specialNames =
   'BASH|BASHOPTS|BASHPID|BASH_*|COLUMNS|LINES|COMP_*|DIRSTACK|EPOCHREALTIME|EPOCHSECONDS|EUID|FUNCNAME|' +
   'GROUPS|HISTCMD|HOSTNAME|HOSTTYPE|LINENO|MACHTYPE|OPTERR|OPTIND|OSTYPE|PIPESTATUS|PPID|PWD|RANDOM|' +
   'SECONDS|SHELLOPTS|SHLVL|SRANDOM|UID|_|__sb_*';
-const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_'].map((c) => `"\${!${c}@}"`).join(' ');
+const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_']
+  .map((c) => `"\${!${c}@}"`)
+  .join(' ');
 
 /**
  * The shell a call runs in. It restores the session's state (variables, exported or not, functions,
@@ -48,6 +51,7 @@ const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_'].ma
  * running (`server &`, `( while :; do ...; done ) &`) holds that file, not the exec, open.
  */
 const inner = script`
+unset BASH_EXECUTION_STRING
 if [[ -f $1 ]]; then
   for __sb_n in ${allNames}; do
     [[ $__sb_n == @(${specialNames}) ]] || unset "$__sb_n" 2>/dev/null
@@ -60,10 +64,12 @@ else
   done
   cd -- "$3" 2>/dev/null
 fi
+unset __sb_n
 __sb_save=$2.state __sb_workdir=$3
 if [[ $4 == - ]]; then __sb_command=$(cat <&5); exec 5<&-; else __sb_command=$4; fi
 set --
-eval "$__sb_command"
+# Numbers lines of the command from 1 in bash's messages (\`/bin/bash: line 1: x: command not found\`).
+LINENO=0; eval "$__sb_command"
 __sb_status=$?
 { printf '__sb_options() {\n'; set +o; shopt -p; umask -p; printf '}\n'; } >|"$__sb_save" 2>/dev/null
 set +euxvC
@@ -86,13 +92,13 @@ exit "$__sb_status"
  */
 function outerScript(stateName: string, workdir: string, command: string, restart: boolean): string {
   const id = randomUUID();
-  const commandArgument = command.length > ARGV_COMMAND_LIMIT ? "- 5<&0 </dev/null" : shellQuote(command);
+  const commandArgument = command.length > ARGV_COMMAND_LIMIT ? '- 5<&0 </dev/null' : shellQuote(command);
   return [
-    'd="${HOME:-/root}/.statebox/bash"',
+    script`d="\${HOME:-/root}/.statebox/bash"`,
     '[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit 125',
     `s="$d/${stateName}.state"; o="$d/${stateName}.${id}"`,
     ...(restart ? ['rm -f "$s"'] : []),
-    `/bin/bash --noprofile --norc -c ${shellQuote(inner)} statebox-bash "$s" "$o" ${shellQuote(workdir)} ${commandArgument} </dev/null >"$o.out" 2>&1`,
+    `/bin/bash --noprofile --norc -c ${shellQuote(inner)} /bin/bash "$s" "$o" ${shellQuote(workdir)} ${commandArgument} </dev/null >"$o.out" 2>&1`,
     'r=$?',
     'if [ -f "$o.state" ]; then mv -f "$o.state" "$s" && echo "statebox-bash ok $r"; else rm -f "$s"; echo "statebox-bash exit $r"; fi',
     `tail -c ${BASH_OUTPUT_LIMIT + 1} "$o.out"`,
@@ -113,12 +119,23 @@ function stateName(sessionId: string): string {
  * Gives session `toSessionId` the bash state of `fromSessionId` inside `sandbox`: after a fork, the child
  * session's shell starts where the parent's stood (cwd, variables, functions). No state, nothing done.
  */
-export async function copyBashState(sandbox: Sandbox, fromSessionId: string, toSessionId: string): Promise<void> {
+export async function copyBashState(
+  sandbox: Sandbox,
+  fromSessionId: string,
+  toSessionId: string,
+): Promise<void> {
   const from = stateName(fromSessionId);
   const to = stateName(toSessionId);
   if (from === to) return;
   await sandbox.exec(
-    ['/bin/sh', '-c', 'd="${HOME:-/root}/.statebox/bash"; [ ! -f "$d/$1.state" ] || cp -p "$d/$1.state" "$d/$2.state"', 'sh', from, to],
+    [
+      '/bin/sh',
+      '-c',
+      script`d="\${HOME:-/root}/.statebox/bash"; [ ! -f "$d/$1.state" ] || cp -p "$d/$1.state" "$d/$2.state"`,
+      'sh',
+      from,
+      to,
+    ],
     { cwd: '/' },
   );
 }
@@ -151,19 +168,22 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
     if (!command) {
       if (restart) {
         const sandbox = await options.sandbox();
-        await sandbox.exec(['/bin/sh', '-c', `rm -f "\${HOME:-/root}/.statebox/bash/${name}.state"`], {
-          cwd: '/',
-        });
+        await sandbox.exec(
+          ['/bin/sh', '-c', script`rm -f "\${HOME:-/root}/.statebox/bash/$1.state"`, 'sh', name],
+          {
+            cwd: '/',
+          },
+        );
         return 'bash session restarted';
       }
       throw new ToolError('bash: command is required');
     }
     const timeoutMs = input.timeout_ms && input.timeout_ms > 0 ? input.timeout_ms : options.defaultTimeoutMs;
     const sandbox = await options.sandbox();
-    const script = outerScript(name, options.workdir, command, restart === true);
+    const outer = outerScript(name, options.workdir, command, restart === true);
     let result: Awaited<ReturnType<Sandbox['exec']>>;
     try {
-      result = await sandbox.exec(script, {
+      result = await sandbox.exec(outer, {
         cwd: '/',
         env,
         timeoutMs,

@@ -157,6 +157,11 @@ const errnoTexts: [RegExp, string][] = [
   [/No space left on device/i, 'no space left on device'],
   [/Too many open files/i, 'too many open files'],
   [/Read-only file system/i, 'i/o error (EROFS)'],
+  [/File exists/i, 'i/o error (EEXIST)'],
+  [/Directory not empty/i, 'i/o error (ENOTEMPTY)'],
+  [/Invalid cross-device link/i, 'i/o error (EXDEV)'],
+  [/Device or resource busy/i, 'i/o error (EBUSY)'],
+  [/Invalid argument/i, 'i/o error (EINVAL)'],
   [/Disk quota exceeded/i, 'i/o error (EDQUOT)'],
 ];
 

@@ -93,7 +93,12 @@ function selectRange(
   const end = endLine > 0 ? endLine : Number.POSITIVE_INFINITY;
   if (end <= start) return '';
   const text = decodeUtf8(bytes);
-  const selected = Number.isFinite(end) ? text.split('\n').slice(0, end - start).join('\n') : text;
+  const selected = Number.isFinite(end)
+    ? text
+        .split('\n')
+        .slice(0, end - start)
+        .join('\n')
+    : text;
   if (Buffer.byteLength(selected) > limit) {
     if (end - start === 1) {
       throw new ToolError(

@@ -31,7 +31,8 @@ export function parseInput<T>(tool: string, shape: InputShape, content: unknown)
     const type = shape[key];
     if (type === undefined || value === null || value === undefined) continue;
     if (!matches(value, type)) {
-      const expected = type === 'integer[]' ? 'an array of integers' : `a${type === 'integer' ? 'n' : ''} ${type}`;
+      const expected =
+        type === 'integer[]' ? 'an array of integers' : `a${type === 'integer' ? 'n' : ''} ${type}`;
       throw new ToolError(`${tool}: ${key} must be ${expected}`);
     }
     input[key] = value;
