@@ -18,6 +18,7 @@ import {
   type SandboxProvider,
   type StateboxError,
   TimeoutError,
+  TransientError,
   type WriteFileOptions,
 } from '@statebox/core';
 import { DockerApiError, DockerClient, parseDockerHost, StreamDemuxer } from './client.js';
@@ -735,13 +736,9 @@ export class DockerProvider implements SandboxProvider {
   async #explain(error: unknown, sandboxId: string, operation: string): Promise<StateboxError> {
     if (isNoSuchContainer(error)) {
       await this.#inspect(sandboxId, operation); // throws SandboxNotFoundError when it is really gone
-      return new ProviderError(
-        PROVIDER,
-        `Sandbox ${sandboxId} was being forked during ${operation}; retry.`,
-        {
-          sandboxId,
-          operation,
-        },
+      return new TransientError(
+        `Sandbox ${sandboxId}: its container was being replaced by a fork in another process during ${operation}; retry.`,
+        { sandboxId, operation },
       );
     }
     if (
