@@ -6,7 +6,12 @@ import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
 import type { RunnerEvent } from './events.js';
 import { holdLease, type Lease, sessionsTokenFromSecret } from './lease.js';
 import { type MemoryStoreResource, MountedMemoryStore } from './memory.js';
-import { acquireSessionSandbox, findSessionSandbox } from './session-sandbox.js';
+import {
+  acquireSessionSandbox,
+  ENVIRONMENT_LABEL,
+  findSessionSandbox,
+  SESSION_LABEL,
+} from './session-sandbox.js';
 import { installSkills, type SkillReference } from './skills.js';
 import { copyBashState, createToolset } from './tools/index.js';
 
@@ -40,6 +45,12 @@ export type RunnerOptions = {
   onEvent?: (event: RunnerEvent) => void;
   /** `Anthropic-Worker-ID`. Default `<hostname>-<pid>`. */
   workerId?: string;
+  /**
+   * How often the runner sweeps the environment's sandboxes: a terminated or archived session's sandbox
+   * gets the `terminatedSandbox` policy, and a running sandbox that no runner serves (its runner crashed)
+   * is suspended. Default 60 000 ms; `null` disables the sweep.
+   */
+  janitorIntervalMs?: number | null;
   /** Poll tuning (tests use small values). */
   pollBlockMs?: number | null;
   reclaimOlderThanMs?: number | null;
@@ -74,6 +85,8 @@ export class Runner {
   readonly #client: Anthropic;
   readonly #statebox: Statebox;
   readonly #active = new Map<string, ActiveSession>();
+  /** Sessions claimed by this runner, from the claim until their sandbox is released. */
+  readonly #claimed = new Set<string>();
   readonly #stopping = new AbortController();
   #running: Promise<void> | undefined;
 
@@ -134,6 +147,7 @@ export class Runner {
         reclaimOlderThanMs: this.#options.reclaimOlderThanMs,
       }),
     });
+    const janitor = this.#startJanitor();
     const slots = new Semaphore(this.#options.concurrency);
     const handlers = new Set<Promise<void>>();
     const iterator = poller[Symbol.asyncIterator]();
@@ -166,10 +180,55 @@ export class Runner {
         handlers.add(handler);
       }
     } finally {
+      janitor.stop();
       await iterator.return?.();
       await Promise.all(handlers);
+      await janitor.idle();
       this.#emit({ type: 'runner.stopped' });
     }
+  }
+
+  /**
+   * One sweep over this environment's sandboxes (see `janitorIntervalMs`). Sessions this runner is
+   * serving are left alone. Public so an operator can run it on demand.
+   */
+  async sweep(): Promise<void> {
+    const served = new Set([...this.activeSessions, ...this.#claimed]);
+    const sandboxes = await this.#statebox.list({
+      labels: { [ENVIRONMENT_LABEL]: this.#options.environmentId },
+    });
+    for (const sandbox of sandboxes) {
+      const sessionId = sandbox.labels[SESSION_LABEL];
+      if (!sessionId || served.has(sessionId)) continue;
+      const session = await this.#client.beta.sessions
+        .retrieve(sessionId)
+        .catch((error: { status?: number }) =>
+          error.status === 404 ? ({ status: 'terminated' } as const) : undefined,
+        );
+      if (!session) continue;
+      if (session.status === 'terminated') {
+        if (this.#options.terminatedSandbox !== 'keep' || sandbox.status === 'running') {
+          await this.#release(sandbox, sessionId, 'terminated');
+        }
+      } else if (sandbox.status === 'running' && session.status === 'idle') {
+        await this.#release(sandbox, sessionId, 'idle');
+      }
+    }
+  }
+
+  #startJanitor(): { stop(): void; idle(): Promise<void> } {
+    const interval = this.#options.janitorIntervalMs === undefined ? 60_000 : this.#options.janitorIntervalMs;
+    let current: Promise<void> = Promise.resolve();
+    if (interval === null) return { stop: () => undefined, idle: () => current };
+    const run = () => {
+      current = this.sweep().catch((error) =>
+        this.#emit({ type: 'error', message: `sweep: ${describe(error)}` }),
+      );
+    };
+    run();
+    const timer = setInterval(run, interval);
+    timer.unref();
+    return { stop: () => clearInterval(timer), idle: () => current };
   }
 
   async #handle(work: WorkItem): Promise<void> {
@@ -184,6 +243,7 @@ export class Runner {
     try {
       if (work.data.type !== 'session') return;
       sessionId = work.data.id;
+      this.#claimed.add(sessionId);
       this.#emit({ type: 'work.claimed', workId: work.id, sessionId });
       const session = await client.beta.sessions.retrieve(sessionId, {}, { signal: lease.signal });
       if (session.status === 'terminated') {
@@ -258,6 +318,7 @@ export class Runner {
       } else {
         lease.release();
       }
+      if (sessionId) this.#claimed.delete(sessionId);
     }
   }
 
