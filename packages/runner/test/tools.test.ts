@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
+import type { BetaRunnableTool, BetaToolRunContext } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import { betaAgentToolset20260401 } from '@anthropic-ai/sdk/tools/agent-toolset/node';
 import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
@@ -411,6 +411,18 @@ describe('bash processes and environment', () => {
     });
     const listing = await call(tools, 'bash', { command: 'ps -eo args' });
     expect(listing.text).not.toMatch(/sleep 123[456]/);
+  });
+
+  test('an abort of the call kills the command, with the reference text', async () => {
+    const tools = toolset({ sessionId: 'abort' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const context = { signal: controller.signal } as BetaToolRunContext;
+    await expect(tools.bash!.run({ command: 'sleep 1237' }, context)).rejects.toThrow(
+      'bash: This operation was aborted',
+    );
+    const listing = await call(tools, 'bash', { command: 'ps -eo args' });
+    expect(listing.text).not.toContain('sleep 1237');
   });
 
   test('the default timeout applies when timeout_ms is absent', async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import type { Sandbox } from '@statebox/core';
@@ -44,15 +44,16 @@ const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_']
 /**
  * The shell a call runs in. It restores the session's state (variables, exported or not, functions,
  * `set`/`shopt` options, umask, cwd) from the state file, evals the command at top level, then saves
- * the state to `<out>.state` for the outer script to move into place. Restore and save use builtins
- * only, so the cost over a bare exec is one bash start plus the outer script's `mv`, `tail` and `rm`.
+ * the state and writes the command's status to the status file. Restore and save use builtins only:
+ * the cost over a bare exec is this bash's start and the outer script's `tail`.
  *
  * Its stdout and stderr are the output file, never the exec's pipe: a command that leaves a process
  * running (`server &`, `( while :; do ...; done ) &`) holds that file, not the exec, open.
+ * Arguments: state file, status file, workdir, the command (or `-`: read it from fd 5).
  */
 const inner = script`
 unset BASH_EXECUTION_STRING
-if [[ -f $1 ]]; then
+if [[ -s $1 ]]; then
   for __sb_n in ${allNames}; do
     [[ $__sb_n == @(${specialNames}) ]] || unset "$__sb_n" 2>/dev/null
   done
@@ -65,49 +66,51 @@ else
   cd -- "$3" 2>/dev/null
 fi
 unset __sb_n
-__sb_save=$2.state __sb_workdir=$3
+__sb_state=$1 __sb_done=$2 __sb_workdir=$3
 if [[ $4 == - ]]; then __sb_command=$(cat <&5); exec 5<&-; else __sb_command=$4; fi
 set --
-# Numbers lines of the command from 1 in bash's messages (\`/bin/bash: line 1: x: command not found\`).
+# Numbers the command's lines from 1 in bash's messages (\`/bin/bash: line 1: x: command not found\`).
 LINENO=0; eval "$__sb_command"
 __sb_status=$?
-{ printf '__sb_options() {\n'; set +o; shopt -p; umask -p; printf '}\n'; } >|"$__sb_save" 2>/dev/null
-set +euxvC
 {
+  printf '__sb_options() {\n'; set +o; shopt -p; umask -p; printf '}\n'
+  set +euxvC
   printf 'cd -- %q 2>/dev/null || cd -- %q\n' "$PWD" "$__sb_workdir"
   for __sb_n in ${allNames}; do
     [[ $__sb_n == @(${specialNames}) ]] || declare -p -- "$__sb_n"
   done
   declare -f
   declare -F -x
-} >>"$__sb_save" 2>/dev/null
+} >|"$__sb_state" 2>/dev/null
+printf '%s\n' "$__sb_status" >|"$__sb_done"
 exit "$__sb_status"
 `;
 
 /**
- * POSIX sh run by the exec (`/bin/sh -c`). Arguments come quoted into the text. It runs the inner
- * shell with the output file as stdout and stderr, commits the new state only when the command
- * completed (an `exit` inside it ends the shell early and, like the reference's dead shell, starts
- * the next call afresh), and prints `statebox-bash <ok|exit> <status>` and the output's tail.
+ * POSIX sh run by the exec (`/bin/sh -c`), arguments quoted into the text. It runs the inner shell with
+ * the session's output file as stdout and stderr, opened for appending (`>>`): a process the command
+ * left running appends to it, and what it writes during a later call shows in that call's output, as
+ * with the reference's single shell; the file is emptied at the start of every call. No status means
+ * an `exit` (or `set -e`) ended the shell early: like the reference's dead shell, the state is dropped
+ * and the next call starts afresh. Prints `statebox-bash <ok|exit> <status>` and the output's tail.
+ *
+ * The state is written in place, not renamed into place: a rename costs one more process per call, and
+ * only a kill in the few milliseconds of the save (a timeout landing exactly then) can cut it short.
  */
 function outerScript(stateName: string, workdir: string, command: string, restart: boolean): string {
-  const id = randomUUID();
-  const commandArgument = command.length > ARGV_COMMAND_LIMIT ? '- 5<&0 </dev/null' : shellQuote(command);
+  // `- 5<&0`: a command too long for argv arrives on the exec's stdin, handed to the inner shell as fd 5.
+  const commandArgument = command.length > ARGV_COMMAND_LIMIT ? '- 5<&0' : shellQuote(command);
   return [
     script`d="\${HOME:-/root}/.statebox/bash"`,
     '[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit 125',
-    `s="$d/${stateName}.state"; o="$d/${stateName}.${id}"`,
-    ...(restart ? ['rm -f "$s"'] : []),
-    `/bin/bash --noprofile --norc -c ${shellQuote(inner)} /bin/bash "$s" "$o" ${shellQuote(workdir)} ${commandArgument} </dev/null >"$o.out" 2>&1`,
-    'r=$?',
-    'if [ -f "$o.state" ]; then mv -f "$o.state" "$s" && echo "statebox-bash ok $r"; else rm -f "$s"; echo "statebox-bash exit $r"; fi',
-    `tail -c ${BASH_OUTPUT_LIMIT + 1} "$o.out"`,
-    'rm -f "$o.out"',
+    `s="$d/${stateName}.state"; o="$d/${stateName}.out"; c="$d/${stateName}.status"`,
+    restart ? ': >"$s"; : >"$o"; : >"$c"' : ': >"$o"; : >"$c"',
+    `/bin/bash --noprofile --norc -c ${shellQuote(inner)} /bin/bash "$s" "$c" ${shellQuote(workdir)} ${commandArgument} </dev/null >>"$o" 2>&1`,
+    'r=$?; read -r x <"$c" || x=',
+    'if [ -n "$x" ]; then echo "statebox-bash ok $x"; else : >"$s"; echo "statebox-bash exit $r"; fi',
+    `exec tail -c ${BASH_OUTPUT_LIMIT + 1} "$o"`,
   ].join('\n');
 }
-
-// A command reading its argument from stdin needs that stdin to be the exec's; the `- 5<&0` form
-// moves it to fd 5 for the inner shell and gives the command /dev/null, like the reference.
 
 function stateName(sessionId: string): string {
   return /^[A-Za-z0-9_-]{1,100}$/.test(sessionId)
