@@ -109,9 +109,46 @@ const custom: Transcript = {
   ],
 };
 
+const skillsAndMemory: Transcript = {
+  name: 'skills-and-memory',
+  match: '^skills',
+  steps: [
+    {
+      type: 'tool_use',
+      name: 'bash',
+      input: {
+        command: 'cat /workspace/skills/csv-tools/SKILL.md; /workspace/skills/csv-tools/bin/count.sh',
+      },
+      expect: { equals: '# CSV tools\ncounted' },
+    },
+    {
+      type: 'tool_use',
+      name: 'read',
+      input: { file_path: '/mnt/memory/team-notes/preferences.md' },
+      expect: { equals: 'use tabs' },
+    },
+    {
+      type: 'tool_use',
+      name: 'write',
+      input: { file_path: '/mnt/memory/team-notes/learned.md', content: 'the build needs node 22' },
+      expect: { contains: 'wrote' },
+    },
+    {
+      type: 'tool_use',
+      name: 'edit',
+      input: {
+        file_path: '/mnt/memory/team-notes/preferences.md',
+        old_string: 'tabs',
+        new_string: 'two spaces',
+      },
+      expect: { contains: 'edited' },
+    },
+  ],
+};
+
 beforeAll(async () => {
   emulator = await startEmulator({
-    transcripts: [evening, morning, branch, slow, custom],
+    transcripts: [evening, morning, branch, slow, custom, skillsAndMemory],
     leaseTtlSeconds: 3,
   });
   statebox = createStatebox({ provider: local({ home }) });
@@ -312,6 +349,45 @@ describe('runner on the local provider', () => {
     expectAnsweredOnce(sessionId);
     expect(report.workItems.length).toBeGreaterThanOrEqual(1);
     expect(report.workItems.reduce((claims, item) => claims + item.claims, 0)).toBeGreaterThanOrEqual(2);
+  });
+
+  it("installs the agent's skills in the sandbox and syncs a memory store both ways", async () => {
+    const environment = emulator.createEnvironment('skills');
+    emulator.addSkill({
+      id: 'skill_csv',
+      name: 'csv-tools',
+      files: {
+        'SKILL.md': '# CSV tools\n',
+        'bin/count.sh': { content: '#!/bin/sh\necho counted\n', mode: 0o755 },
+      },
+    });
+    const agentId = emulator.createAgent({
+      name: 'with-skills',
+      skills: [{ type: 'custom', skill_id: 'skill_csv', version: 'latest' }],
+    });
+    const storeId = emulator.createMemoryStore({
+      name: 'Team notes',
+      memories: { '/preferences.md': 'use tabs' },
+    });
+    const events: RunnerEvent[] = [];
+    startRunner(environment, events);
+    const sessionId = emulator.createSession({
+      environmentId: environment.id,
+      agentId,
+      resources: [{ type: 'memory_store', memory_store_id: storeId }],
+      message: 'skills and memory',
+    });
+    const report = await emulator.waitForTurns(sessionId, 1);
+    expect(report.steps.map((step) => step.reason)).toEqual(report.steps.map(() => undefined));
+    // The final sync runs when the runner releases the session.
+    await until(() => events.some((event) => event.type === 'work.stopped'));
+    expect(emulator.memories(storeId)).toEqual({
+      '/preferences.md': 'use two spaces',
+      '/learned.md': 'the build needs node 22',
+    });
+    expect(events.find((event) => event.type === 'skills.installed')).toMatchObject({
+      skills: ['/workspace/skills/csv-tools'],
+    });
   });
 
   it('serves several sessions at once', async () => {
