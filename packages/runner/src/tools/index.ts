@@ -35,7 +35,29 @@ export type ToolsetOptions = {
  * The `agent_toolset_20260401` tools, `[bash, read, write, edit, glob, grep]`, run inside a statebox
  * sandbox. Observable behaviour (schemas, texts, caps) follows the SDK's reference implementation
  * (`betaAgentToolset20260401`); `bash` keeps its state in the sandbox, so it outlives suspend, resume
- * and the runner process.
+ * and the runner process. Every call is one `exec` (`edit`: two), so the toolset works unchanged on
+ * any backend whose image has bash and GNU coreutils, findutils and grep.
+ *
+ * Where it differs from the reference, on purpose or by necessity:
+ * - bash: each call is a new bash restoring the session's variables (exported or not), functions,
+ *   `set`/`shopt` options, umask and cwd. Jobs (`jobs`, `wait %1`, `fg`) and traps do not carry over;
+ *   background processes do keep running, and `restart` does not kill them.
+ * - bash: a timeout or abort kills only that call's process tree and keeps the session's state (the
+ *   reference kills the shell and everything it started, and loses its state). A syntax error is an
+ *   error result; the reference's shell dies of it. `exit` and `set -e` failures end the session as in
+ *   the reference (`bash: bash session terminated`, next call starts afresh).
+ * - bash: `env` is added to the sandbox's environment; the reference's replaces the host's. After the
+ *   first call the saved state wins, as in one long-lived shell. `timeout_ms: 0` means the default.
+ * - bash and grep cap output in bytes, the reference in UTF-16 units; line numbers in bash's own messages
+ *   count from the command, not from the shell's start.
+ * - glob walks with `find` (no symlinks followed, `.git` and `node_modules` always pruned, even when the
+ *   pattern names them) and matches with `path.matchesGlob`, the matcher of the reference's `fs.glob`.
+ * - grep without `rg` in the sandbox runs `grep -rnHI -P` (PCRE; `-E` without PCRE support), where the
+ *   reference walks with a JavaScript RegExp: the syntax differs at the edges (lookbehind, `\p{..}`),
+ *   lines over 2000 characters are not skipped, results come in `grep`'s order.
+ * - write: no fsync before the rename.
+ * - parse: input of the wrong type is a `ToolError` naming the field; the reference passes it to `run`.
+ * - read: a malformed `view_range` is reported before the path policy runs, not after.
  */
 export function createToolset(options: ToolsetOptions): BetaRunnableTool[] {
   const given = options.sandbox;
