@@ -219,6 +219,10 @@ describe('differential against the SDK reference toolset', () => {
       { pattern: 'src/{..,x}/*' },
       { pattern: '' },
       { pattern: '*', path: '/etc' },
+      { pattern: '*', path: 'missing-dir' },
+      { pattern: '*', path: 'README.md' },
+      { pattern: '[ab].ts', path: 'src' },
+      { pattern: 'src/*.{ts,js}' },
     ];
     for (const input of cases) await expectSame('glob', input);
   });
@@ -234,6 +238,10 @@ describe('differential against the SDK reference toolset', () => {
       { pattern: '(' },
       { pattern: '' },
       { pattern: 'x', path: '/etc' },
+      { pattern: 'x', path: 'missing-dir' },
+      { pattern: '-foo' },
+      { pattern: 'caf\u00e9|^beta$' },
+      { pattern: '\\bfoo\\b', path: 'dup.txt' },
     ];
     for (const input of cases) await expectSame('grep', input, sortedLines);
   });
