@@ -58,7 +58,7 @@ if [[ -s $1 ]]; then
     [[ $__sb_n == @(${specialNames}) ]] || unset "$__sb_n" 2>/dev/null
   done
   . "$1" 2>/dev/null
-  if declare -F __sb_options >/dev/null; then __sb_options; unset -f __sb_options; fi
+  if declare -F __sb_options >/dev/null; then __sb_options 2>/dev/null; unset -f __sb_options; fi
 else
   for __sb_n in "\${!A@}" "\${!a@}"; do
     [[ \${__sb_n^^} == ANTHROPIC_* ]] && unset "$__sb_n" 2>/dev/null
