@@ -399,14 +399,14 @@ describe('bash processes and environment', () => {
     expect(
       await call(tools, 'bash', {
         command:
-          'sleep 1001 & ( while sleep 1; do :; done ) & python3 -m http.server 8765 >/dev/null 2>&1 & echo started',
+          'sleep 1001 & p=$!; ( while sleep 1; do :; done ) & p="$p $!"; python3 -m http.server 8765 >/dev/null 2>&1 & p="$p $!"; echo started',
         timeout_ms: 30_000,
       }),
     ).toEqual({ ok: true, text: 'started' });
     const listing = await call(tools, 'bash', { command: 'ps -eo args', timeout_ms: 30_000 });
     expect(listing.text).toContain('sleep 1001');
     expect(listing.text).toContain('http.server 8765');
-    await call(tools, 'bash', { command: 'pkill -f "sleep 1001|http.server 8765|while sleep"; true' });
+    expect(await call(tools, 'bash', { command: 'kill $p' })).toEqual({ ok: true, text: '' });
   });
 
   test('a timeout kills the whole process tree', async () => {

@@ -19,7 +19,7 @@ printf 'K\0%s\0' "$RO"
 umask 077
 d=\${T%/*}; d=\${d:-/}
 if [[ $1 == 1 && ! -d $d ]]; then mkdir -p -- "$d" || exit 1; fi
-m=$(stat -c %a -- "$T" 2>/dev/null)
+m=; [[ ! -e $T ]] || m=$(stat -c %a -- "$T" 2>/dev/null)
 t=$d/.tmp-statebox-$$-$RANDOM$RANDOM
 if ! cat >"$t"; then rm -f -- "$t"; exit 1; fi
 [[ -z $m ]] || chmod -- "$m" "$t"
