@@ -389,6 +389,13 @@ describe('bash session state', () => {
     const payload = 'x'.repeat(150_000);
     const result = await call(tools, 'bash', { command: `V=${payload}; echo \${#V}` });
     expect(result).toEqual({ ok: true, text: '150000' });
+    // 40 000 quotes are 40 KB of command and 160 KB quoted for the script.
+    const quotes = "'".repeat(40_000);
+    expect(await call(tools, 'bash', { command: `Q="${quotes}"; echo \${#Q}` })).toEqual({
+      ok: true,
+      text: '40000',
+    });
+    expect(await call(tools, 'bash', { command: 'echo a\0b' })).toEqual({ ok: true, text: 'ab' });
   });
 });
 

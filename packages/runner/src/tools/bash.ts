@@ -8,8 +8,16 @@ import { type InputShape, parseInput } from './schema.js';
 /** The reference's `BASH_OUTPUT_LIMIT`: only this many bytes of the tail are returned. */
 export const BASH_OUTPUT_LIMIT = 100 * 1024;
 export const BASH_DEFAULT_TIMEOUT_MS = 120_000;
-/** Commands up to this size travel in argv; longer ones on stdin (Linux caps one argument at 128 KiB). */
+/**
+ * A command whose quoted form is up to this many bytes travels inside the script, in argv; a longer one
+ * on stdin (Linux caps one argument at 128 KiB, and the script around it takes ~5 KiB).
+ */
 const ARGV_COMMAND_LIMIT = 96 * 1024;
+
+/** Whether `command` has to travel on stdin. */
+function commandOnStdin(command: string): boolean {
+  return Buffer.byteLength(shellQuote(command)) > ARGV_COMMAND_LIMIT;
+}
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences start with ESC.
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 
@@ -99,7 +107,7 @@ exit "$__sb_status"
  */
 function outerScript(stateName: string, workdir: string, command: string, restart: boolean): string {
   // `- 5<&0`: a command too long for argv arrives on the exec's stdin, handed to the inner shell as fd 5.
-  const commandArgument = command.length > ARGV_COMMAND_LIMIT ? '- 5<&0' : shellQuote(command);
+  const commandArgument = commandOnStdin(command) ? '- 5<&0' : shellQuote(command);
   return [
     script`d="\${HOME:-/root}/.statebox/bash"`,
     '[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit 125',
@@ -167,7 +175,9 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
   const env = { ...scrubEnvironment(options.env), PS1: '', PS2: '', TERM: 'dumb' };
 
   async function execute(input: BashInput, signal: AbortSignal | null | undefined): Promise<string> {
-    const { command, restart } = input;
+    const { restart } = input;
+    // bash drops NUL bytes from its input, as the reference's shell reading stdin does; argv cannot hold them.
+    const command = input.command?.replaceAll('\0', '');
     if (!command) {
       if (restart) {
         const sandbox = await options.sandbox();
@@ -191,7 +201,7 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
         env,
         timeoutMs,
         maxOutputBytes: BASH_OUTPUT_LIMIT + 4096,
-        ...(command.length > ARGV_COMMAND_LIMIT && { stdin: command }),
+        ...(commandOnStdin(command) && { stdin: command }),
         ...(signal && { signal }),
       });
     } catch (error) {
