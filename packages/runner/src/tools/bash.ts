@@ -62,9 +62,11 @@ const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_']
 const inner = script`
 unset BASH_EXECUTION_STRING
 if [[ -s $1 ]]; then
-  for __sb_n in ${allNames}; do
-    [[ $__sb_n == @(${specialNames}) ]] || unset "$__sb_n" 2>/dev/null
-  done
+  {
+    for __sb_n in ${allNames}; do
+      [[ $__sb_n == @(${specialNames}) ]] || unset "$__sb_n"
+    done
+  } 2>/dev/null
   . "$1" 2>/dev/null
   if declare -F __sb_options >/dev/null; then __sb_options 2>/dev/null; unset -f __sb_options; fi
 else
