@@ -12,6 +12,7 @@ import { workspaceSizes } from './src/workspace.ts';
 
 const usage = `Usage: pnpm bench [-- options]
 
+  --scenario <name>       lifecycle (default) | runner (see: pnpm bench -- --scenario runner --help)
   --provider <name>       ${Object.keys(scenarios).join(' | ')} (default local)
   --size <name>           ${Object.keys(workspaceSizes).join(' | ')} (default 700mb)
   --runs <n>              repetitions of each lifecycle op and file transfer (default 7)
@@ -36,7 +37,16 @@ function count(value: string | undefined, fallback: number, name: string): numbe
 }
 
 // pnpm passes a literal `--` through to the script; it separates nothing here.
-const argv = process.argv.slice(2).filter((arg) => arg !== '--');
+let argv = process.argv.slice(2).filter((arg) => arg !== '--');
+// `--scenario runner` is the runner benchmark (runner.ts), with options of its own; `lifecycle` is this one.
+const scenarioAt = argv.findIndex((arg) => arg === '--scenario' || arg.startsWith('--scenario='));
+if (scenarioAt >= 0) {
+  const given = argv[scenarioAt]!;
+  const name = given.includes('=') ? given.slice(given.indexOf('=') + 1) : argv[scenarioAt + 1];
+  argv = argv.filter((_, index) => index !== scenarioAt && (given.includes('=') || index !== scenarioAt + 1));
+  if (name === 'runner') process.exit(await (await import('./runner.ts')).main(argv));
+  if (name !== 'lifecycle') fail(`Unknown scenario ${JSON.stringify(name)}: lifecycle | runner.`);
+}
 let values: Record<string, string | boolean | undefined>;
 try {
   ({ values } = parseArgs({
