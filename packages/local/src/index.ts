@@ -22,11 +22,17 @@ export function local(options: LocalOptions = {}): LocalProvider {
 
 /**
  * Entry point for `createProvider({ provider: 'local', ... })`. Reads `STATEBOX_HOME` and
- * `STATEBOX_LOCAL_NETWORK=1` from the environment when the options leave them out.
+ * `STATEBOX_LOCAL_NETWORK=1` and `STATEBOX_LOCAL_DURABILITY=fsync` from the environment when the options leave them out.
  */
 export function createFromConfig(options: Record<string, unknown>, env: NodeJS.ProcessEnv): SandboxProvider {
   const parsed = parseLocalOptions(options);
   const network =
     parsed.network ?? (env.STATEBOX_LOCAL_NETWORK === '1' || env.STATEBOX_LOCAL_NETWORK === 'true');
-  return new LocalProvider({ ...parsed, network, home: parsed.home ?? defaultHome(env) });
+  const durability = parsed.durability ?? (env.STATEBOX_LOCAL_DURABILITY === 'fsync' ? 'fsync' : undefined);
+  return new LocalProvider({
+    ...parsed,
+    network,
+    ...(durability && { durability }),
+    home: parsed.home ?? defaultHome(env),
+  });
 }

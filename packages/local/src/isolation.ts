@@ -261,6 +261,13 @@ export type MountPlan = {
    * `user.overlay.*` xattrs, since `trusted.*` needs real root; without it a rmdir over a lower dir fails with EIO.
    */
   rootless: boolean;
+  /**
+   * `volatile`: overlayfs skips syncing its upper filesystem. Without it, tearing the overlay down at
+   * suspend syncs the whole host filesystem (other sandboxes' dirty pages too): suspend took 124 ms here
+   * with nothing of its own to write while another process wrote, 129 ms with 100 MB dirty, against
+   * 5-9 ms with `volatile`. The price: fsync inside the sandbox is a no-op.
+   */
+  durability: 'volatile' | 'fsync';
 };
 
 /**
@@ -284,7 +291,7 @@ export function buildFstab(plan: MountPlan): { system: string; binds: string } {
     'overlay',
     join(root, '.sbx'),
     'overlay',
-    `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}${plan.rootless ? ',userxattr' : ''}`,
+    `lowerdir=${lower},upperdir=${fstabPath(plan.upper)},workdir=${fstabPath(plan.work)}${plan.rootless ? ',userxattr' : ''}${plan.durability === 'volatile' ? ',volatile' : ''}`,
   );
   const system = `${lines.join('\n')}\n`;
   lines.length = 0;

@@ -63,7 +63,9 @@ export class LocalProvider implements SandboxProvider {
   readonly name = 'local';
   readonly capabilities = localCapabilities;
   readonly home: Home;
-  readonly #options: Required<Pick<LocalOptions, 'network' | 'maxLayers'>> & { env: Record<string, string> };
+  readonly #options: Required<Pick<LocalOptions, 'network' | 'maxLayers' | 'durability'>> & {
+    env: Record<string, string>;
+  };
   #setup: Promise<{ tools: IsolationTools; runtime: Runtime }> | undefined;
 
   constructor(options: LocalOptions & { home: string }) {
@@ -71,6 +73,7 @@ export class LocalProvider implements SandboxProvider {
     this.#options = {
       network: options.network ?? false,
       maxLayers: options.maxLayers ?? 64,
+      durability: options.durability ?? 'volatile',
       env: options.env ?? {},
     };
   }
@@ -289,6 +292,7 @@ export class LocalProvider implements SandboxProvider {
       upper: upperPath(this.home, current),
       work: workPath(this.home, current),
       rootless: tools.rootless,
+      durability: this.#options.durability,
     });
     await writeFile(fstabPath, fstab.system);
     await writeFile(`${fstabPath}.binds`, fstab.binds);

@@ -192,6 +192,18 @@ console.log(child.id);`),
     expect((error as Error).message).toMatch(/resume\(\)/);
   });
 
+  it("keeps state with durability 'fsync' too, where fsync inside the sandbox works", async () => {
+    const client = createStatebox({ provider: local({ home, durability: 'fsync' }) });
+    const box = await client.create();
+    boxes.push(box);
+    await box.writeFile('durable.txt', 'flushed');
+    expect((await box.exec('sync; echo $?')).stdout.trim()).toBe('0');
+    await box.suspend();
+    await box.resume();
+    expect(await box.readFile('durable.txt', 'utf8')).toBe('flushed');
+    expect(() => createFromConfig({ durability: 'never' }, {})).toThrow(/durability/);
+  });
+
   it('reads the state directory from STATEBOX_HOME', () => {
     const provider = createFromConfig({}, { STATEBOX_HOME: home });
     expect((provider as ReturnType<typeof local>).home.root).toBe(home);
