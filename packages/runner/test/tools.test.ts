@@ -223,6 +223,10 @@ describe('differential against the SDK reference toolset', () => {
       { pattern: '*', path: 'README.md' },
       { pattern: '[ab].ts', path: 'src' },
       { pattern: 'src/*.{ts,js}' },
+      { pattern: 'node_modules/**/*.ts' },
+      { pattern: 'node_modules/pkg/*.ts' },
+      { pattern: '.git/*' },
+      { pattern: '*/*', path: 'node_modules' },
     ];
     for (const input of cases) await expectSame('glob', input);
   });

@@ -32,12 +32,15 @@ function patternCanAscend(pattern: string): boolean {
   return pattern.split(/[\\/{},]/).includes('..');
 }
 
-/** The pattern's leading directories that hold no glob syntax, where the walk can start. */
+/**
+ * The pattern's leading directories that hold no glob syntax, where the walk can start. It stops before
+ * `.git` and `node_modules`, which the walk then prunes, as the reference's `exclude` does.
+ */
 function literalPrefix(pattern: string): string {
   const segments = pattern.split('/');
   const literal: string[] = [];
   for (const segment of segments.slice(0, -1)) {
-    if (/[*?[\]{}()!+@\\]/.test(segment) || segment === '' || segment === '.') break;
+    if (/[*?[\]{}()!+@\\]/.test(segment) || ['', '.', '.git', 'node_modules'].includes(segment)) break;
     literal.push(segment);
   }
   return literal.length === 0 ? '.' : `./${literal.join('/')}`;

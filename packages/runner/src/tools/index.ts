@@ -50,10 +50,11 @@ export type ToolsetOptions = {
  *   first call the saved state wins, as in one long-lived shell. `timeout_ms: 0` means the default.
  * - bash and grep cap output in bytes, the reference in UTF-16 units; line numbers in bash's own messages
  *   count from the command, not from the shell's start.
- * - glob walks with `find` (no symlinks followed, `.git` and `node_modules` always pruned, even when the
- *   pattern names them) and matches with `path.matchesGlob`, the matcher of the reference's `fs.glob`.
+ * - glob walks with `find` and matches with `path.matchesGlob`, the matcher of the reference's
+ *   `fs.glob`. It follows no symlinked directory (the reference does when the pattern names one) and
+ *   always prunes `.git` and `node_modules` (the reference's `fs.glob` lets `.*/*` into `.git`).
  * - grep without `rg` in the sandbox runs `grep -rnHI -P` (PCRE; `-E` without PCRE support), where the
- *   reference walks with a JavaScript RegExp: the syntax differs at the edges (lookbehind, `\p{..}`),
+ *   reference walks with a JavaScript RegExp: the syntax differs at the edges (lookbehind, `p{..}`),
  *   lines over 2000 characters are not skipped, results come in `grep`'s order.
  * - write: no fsync before the rename.
  * - parse: input of the wrong type is a `ToolError` naming the field; the reference passes it to `run`.
