@@ -52,7 +52,8 @@ export type ToolsetOptions = {
  *   count from the command, not from the shell's start.
  * - glob walks with `find` and matches with `path.matchesGlob`, the matcher of the reference's
  *   `fs.glob`. It follows no symlinked directory (the reference does when the pattern names one) and
- *   always prunes `.git` and `node_modules` (the reference's `fs.glob` lets a pattern such as `.*` + `/x` into `.git`).
+ *   always prunes `.git` and `node_modules` (the reference's `fs.glob` enters `.git` for a pattern
+ *   whose first segment is `.*`).
  * - grep without `rg` in the sandbox runs `grep -rnHI -P` (PCRE; `-E` without PCRE support), where the
  *   reference walks with a JavaScript RegExp: the syntax differs at the edges (lookbehind, `p{..}`),
  *   lines over 2000 characters are not skipped, results come in `grep`'s order.
