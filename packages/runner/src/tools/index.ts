@@ -48,14 +48,14 @@ export type ToolsetOptions = {
  *   the reference (`bash: bash session terminated`, next call starts afresh).
  * - bash: `env` is added to the sandbox's environment; the reference's replaces the host's. After the
  *   first call the saved state wins, as in one long-lived shell. `timeout_ms: 0` means the default.
- * - bash and grep cap output in bytes, the reference in UTF-16 units; line numbers in bash's own messages
- *   count from the command, not from the shell's start.
+ * - bash and grep cap output in bytes, the reference in UTF-16 units. Line numbers in bash's own
+ *   messages differ (the reference's count from its shell's start).
  * - glob walks with `find` and matches with `path.matchesGlob`, the matcher of the reference's
  *   `fs.glob`. It follows no symlinked directory (the reference does when the pattern names one) and
  *   always prunes `.git` and `node_modules` (the reference's `fs.glob` enters `.git` for a pattern
  *   whose first segment is `.*`).
  * - grep without `rg` in the sandbox runs `grep -rnHI -P` (PCRE; `-E` without PCRE support), where the
- *   reference walks with a JavaScript RegExp: the syntax differs at the edges (lookbehind, `p{..}`),
+ *   reference walks with a JavaScript RegExp: the syntax differs at the edges (Unicode classes, flags),
  *   lines over 2000 characters are not skipped, results come in `grep`'s order.
  * - write: no fsync before the rename.
  * - parse: input of the wrong type is a `ToolError` naming the field; the reference passes it to `run`.
