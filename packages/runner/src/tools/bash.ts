@@ -68,7 +68,6 @@ if [[ -s $1 ]]; then
     done
   } 2>/dev/null
   . "$1" 2>/dev/null
-  if declare -F __sb_options >/dev/null; then __sb_options 2>/dev/null; unset -f __sb_options; fi
 else
   for __sb_n in "\${!A@}" "\${!a@}"; do
     [[ \${__sb_n^^} == ANTHROPIC_* ]] && unset "$__sb_n" 2>/dev/null
@@ -79,12 +78,14 @@ unset __sb_n
 __sb_state=$1 __sb_done=$2 __sb_workdir=$3
 if [[ $4 == - ]]; then __sb_command=$(cat <&5); exec 5<&-; else __sb_command=$4; fi
 set --
-# Numbers the command's lines from 1 in bash's messages (\`/bin/bash: line 1: x: command not found\`).
-LINENO=0; eval "$__sb_command"
-__sb_status=$?
+# The options last: after \`set -x\`, only this line's \`+ eval ...\` shows besides the command's own trace.
+! declare -F __sb_options >/dev/null || __sb_options 2>/dev/null
+eval "$__sb_command"
+{ __sb_status=$?; } 2>/dev/null
 {
   printf '__sb_options() {\n'; set +o; shopt -p; umask -p; printf '}\n'
   set +euxvC
+  unset -f __sb_options
   printf 'cd -- %q 2>/dev/null || cd -- %q\n' "$PWD" "$__sb_workdir"
   for __sb_n in ${allNames}; do
     [[ $__sb_n == @(${specialNames}) ]] || declare -p -- "$__sb_n"
