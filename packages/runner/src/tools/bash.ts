@@ -41,13 +41,26 @@ const queues = new Map<string, Promise<unknown>>();
  * Names bash sets itself, which a restore must not overwrite. Everything else, exported or not, is
  * shell state that the reference's single long-lived shell would have kept.
  */
-const specialNames =
-  'BASH|BASHOPTS|BASHPID|BASH_*|COLUMNS|LINES|COMP_*|DIRSTACK|EPOCHREALTIME|EPOCHSECONDS|EUID|FUNCNAME|' +
-  'GROUPS|HISTCMD|HOSTNAME|HOSTTYPE|LINENO|MACHTYPE|OPTERR|OPTIND|OSTYPE|PIPESTATUS|PPID|PWD|RANDOM|' +
-  'SECONDS|SHELLOPTS|SHLVL|SRANDOM|UID|_|__sb_*';
-const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_']
-  .map((c) => `"\${!${c}@}"`)
-  .join(' ');
+const specialNames = (
+  'BASH BASHOPTS BASHPID COLUMNS LINES DIRSTACK EPOCHREALTIME EPOCHSECONDS EUID FUNCNAME GROUPS HISTCMD ' +
+  'HOSTNAME HOSTTYPE LINENO MACHTYPE OPTERR OPTIND OSTYPE PIPESTATUS PPID PWD RANDOM SECONDS SHELLOPTS ' +
+  'SHLVL SRANDOM UID _'
+).split(' ');
+const specialPrefixes = '@(BASH_*|COMP_*|__sb_*)';
+
+/**
+ * Bash that sets `__sb_names` to the names of the variables to save and restore. `compgen -v` into a
+ * file lists them with no process started (0.04 ms here, where expanding `${!A@}` to `${!_@}` takes
+ * 0.5 ms); the expansions remain the way for a bash built without `compgen`.
+ */
+const listNames = script`
+if compgen -v >|"$__sb_state.names" 2>/dev/null; then mapfile -t __sb_all <"$__sb_state.names"
+else __sb_all=(${[...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_'].map((c) => `"\${!${c}@}"`).join(' ')}); fi
+__sb_names=()
+for __sb_n in "\${__sb_all[@]}"; do
+  [[ \${__sb_skip[$__sb_n]} || $__sb_n == ${specialPrefixes} ]] || __sb_names+=("$__sb_n")
+done
+`;
 
 /**
  * The shell a call runs in. It restores the session's state (variables, exported or not, functions,
@@ -61,12 +74,11 @@ const allNames = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_']
  */
 const inner = script`
 unset BASH_EXECUTION_STRING
+__sb_state=$1 __sb_done=$2 __sb_workdir=$3
+declare -A __sb_skip=(${specialNames.map((name) => `[${name}]=1`).join(' ')})
 if [[ -s $1 ]]; then
-  {
-    for __sb_n in ${allNames}; do
-      [[ $__sb_n == @(${specialNames}) ]] || unset "$__sb_n"
-    done
-  } 2>/dev/null
+  ${listNames}
+  unset "\${__sb_names[@]}" 2>/dev/null
   . "$1" 2>/dev/null
 else
   for __sb_n in "\${!A@}" "\${!a@}"; do
@@ -74,9 +86,8 @@ else
   done
   cd -- "$3" 2>/dev/null
 fi
-unset __sb_n
-__sb_state=$1 __sb_done=$2 __sb_workdir=$3
 if [[ $4 == - ]]; then __sb_command=$(cat <&5); exec 5<&-; else __sb_command=$4; fi
+unset __sb_n __sb_all __sb_names
 set --
 # The options last: after \`set -x\`, only this line's \`+ eval ...\` shows besides the command's own trace.
 ! declare -F __sb_options >/dev/null || __sb_options 2>/dev/null
@@ -87,9 +98,8 @@ eval "$__sb_command"
   set +euxvC
   unset -f __sb_options
   printf 'cd -- %q 2>/dev/null || cd -- %q\n' "$PWD" "$__sb_workdir"
-  for __sb_n in ${allNames}; do
-    [[ $__sb_n == @(${specialNames}) ]] || declare -p -- "$__sb_n"
-  done
+  ${listNames}
+  (( \${#__sb_names[@]} == 0 )) || declare -p -- "\${__sb_names[@]}"
   declare -f
   declare -F -x
 } >|"$__sb_state" 2>/dev/null
