@@ -40,3 +40,9 @@ echo "docker.sh: $(docker version --format 'Docker Engine {{.Server.Version}}') 
 if ! docker image inspect statebox/busybox:test >/dev/null 2>&1; then
   bash packages/docker/scripts/build-test-image.sh statebox/busybox:test
 fi
+
+# The runner's Docker tests and `STATEBOX_PROVIDER=docker pnpm demo` need bash, git and GNU tools in the
+# sandbox: a Debian image built with debootstrap (about a minute; nothing is pulled from a registry).
+if ! docker image inspect statebox/debian:bookworm >/dev/null 2>&1; then
+  bash packages/docker/scripts/build-debian-image.sh statebox/debian:bookworm
+fi

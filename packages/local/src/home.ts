@@ -39,6 +39,8 @@ export type SandboxRecord = {
   upper: string;
   /** The outer `unshare` process and the namespace's PID 1, with its start time to rule out PID reuse. */
   runtime?: { supervisorPid: number; initPid: number; initStartTime: string };
+  /** The init of a suspend whose kernel teardown may still be running; waited for before the next mount. */
+  teardown?: { supervisorPid: number; initPid: number; initStartTime: string };
   /** A seal in progress, kept so a crash between its steps can be rolled forward or back. */
   pendingSeal?: { from: string; layerId: string; to: string };
 };

@@ -417,19 +417,49 @@ export function initIsAlive(runtime: RunningInit | undefined): boolean {
 }
 
 /**
- * Kills a sandbox's init and with it every process in its PID namespace, then waits until the init is
- * gone: the kernel tears the namespace's mounts down with its last process, and a fork must not seal an
- * upper layer that a live overlay could still write to.
+ * Kills a sandbox's init and with it every process in its PID namespace, and returns at once: after
+ * SIGKILL nothing in the sandbox runs again. The kernel then tears the namespace down with its last
+ * process, unmounting the overlay; with ~25,000 cached files that took 90-470 ms here, which `suspend`
+ * need not wait for. What must not overlap it (a new mount of the same upper, sealing it) calls
+ * `waitForExit` first.
  */
-export async function stopInit(runtime: RunningInit): Promise<void> {
-  if (processStartTime(runtime.initPid) === runtime.initStartTime) killQuietly(runtime.initPid);
+export function killInit(runtime: RunningInit): void {
+  if (processStartTime(runtime.initPid) !== runtime.initStartTime) return;
+  // Every process of the sandbox gets its own SIGKILL now, rather than when the kernel zaps the PID
+  // namespace after the init has exited: suspend promises that nothing in the sandbox runs after it.
+  let namespace: string | undefined;
+  try {
+    namespace = readlinkSync(`/proc/${runtime.initPid}/ns/pid`);
+  } catch {
+    // The init is exiting already.
+  }
+  killQuietly(runtime.initPid);
   if (isAlive(runtime.supervisorPid)) killQuietly(runtime.supervisorPid);
+  if (!namespace) return;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/pid`) === namespace) killQuietly(Number(entry));
+    } catch {
+      // Gone, or not ours to look at.
+    }
+  }
+}
+
+/** Waits until a killed init has exited, by which time the kernel has released its mounts. */
+export async function waitForExit(runtime: RunningInit): Promise<void> {
   for (let waited = 0; processStartTime(runtime.initPid) === runtime.initStartTime; waited++) {
     if (waited > 5000) {
       throw new ProviderError('local', `Process ${runtime.initPid} did not exit after SIGKILL within 5 s.`);
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
+}
+
+/** Kills a sandbox's init and waits until its namespaces and mounts are gone. */
+export async function stopInit(runtime: RunningInit): Promise<void> {
+  killInit(runtime);
+  await waitForExit(runtime);
 }
 
 function killQuietly(pid: number): void {

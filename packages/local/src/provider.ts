@@ -24,11 +24,13 @@ import {
   enterArgs,
   type IsolationTools,
   initIsAlive,
+  killInit,
   prepareRuntime,
   probeIsolation,
   type Runtime,
   startInit,
   stopInit,
+  waitForExit,
 } from './isolation.js';
 import {
   collectGarbage,
@@ -180,9 +182,12 @@ export class LocalProvider implements SandboxProvider {
   async suspend(sandboxId: string): Promise<SandboxInfo> {
     return this.#locked(sandboxId, 'suspend', async (record) => {
       if (record.status === 'suspended') return this.#info(record);
-      if (record.runtime) await stopInit(record.runtime);
       const suspended: SandboxRecord = { ...record, status: 'suspended' };
       delete suspended.runtime;
+      if (record.runtime) {
+        killInit(record.runtime);
+        suspended.teardown = record.runtime;
+      }
       await this.home.write(suspended);
       return this.#info(suspended);
     });
@@ -203,10 +208,12 @@ export class LocalProvider implements SandboxProvider {
       // and a running source keeps its processes. This makes N forks of one state cost one seal.
       if (!(await isEmptyDir(upperPath(this.home, source)))) {
         if (source.runtime) await stopInit(source.runtime);
+        if (source.teardown) await waitForExit(source.teardown);
         const releaseLayers = await this.home.lock('layers');
         try {
           const stopped: SandboxRecord = { ...source, status: 'suspended' };
           delete stopped.runtime;
+          delete stopped.teardown;
           sealed = await sealUpper(this.home, stopped);
         } finally {
           await releaseLayers();
@@ -260,6 +267,7 @@ export class LocalProvider implements SandboxProvider {
   /** Kills the sandbox, removes its directory and drops layers nobody uses any more. */
   async #remove(record: SandboxRecord): Promise<void> {
     if (record.runtime) await stopInit(record.runtime);
+    if (record.teardown) await waitForExit(record.teardown);
     const trash = join(this.home.sandboxesDir, `.deleted-${record.id}-${randomBytes(3).toString('hex')}`);
     await rename(this.home.sandboxDir(record.id), trash);
     await removeTree(trash);
@@ -275,6 +283,12 @@ export class LocalProvider implements SandboxProvider {
   async #start(record: SandboxRecord): Promise<SandboxRecord> {
     const { tools, runtime } = await this.#ready();
     let current = record;
+    if (current.teardown) {
+      // The overlay of the last suspend must be gone before the same upper is mounted again.
+      await waitForExit(current.teardown);
+      current = { ...current };
+      delete current.teardown;
+    }
     if (current.layers.length > this.#options.maxLayers)
       current = await compactLayers(this.home, current, tools);
     const sandboxDir = this.home.sandboxDir(current.id);
