@@ -1,4 +1,4 @@
-import { ConfigError } from '@statebox/core';
+import { parseProviderOptions } from '@statebox/core';
 import { z } from 'zod';
 
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -66,14 +66,10 @@ export function resolveOptions(options: Record<string, unknown>, env: NodeJS.Pro
     maxImageDepth: 100,
     ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
   };
-  const parsed = optionsSchema.safeParse(withDefaults);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const option =
-    issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'options');
-  throw new ConfigError(
-    option,
-    `Invalid docker provider option '${option}': ${issue.message}. ` +
-      'Options: host, image, stateDir, suspend (stop|pause), network, pull (missing|never), maxLayers, maxImageDepth.',
+  return parseProviderOptions(
+    optionsSchema,
+    withDefaults,
+    'docker',
+    'host, image, stateDir, suspend (stop|pause), network, pull (missing|never), maxLayers, maxImageDepth',
   );
 }

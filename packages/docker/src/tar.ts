@@ -1,3 +1,4 @@
+import { concatBytes } from '@statebox/core';
 /**
  * The little of the tar format that the Engine's archive endpoints need: writing regular files and
  * directories (`PUT /containers/{id}/archive`), and reading the entry back from `GET .../archive`.
@@ -40,15 +41,7 @@ export function createTar(entries: readonly TarInput[]): Uint8Array {
     if (data.byteLength > 0) blocks.push(pad(data));
   }
   blocks.push(new Uint8Array(BLOCK * 2));
-  let length = 0;
-  for (const block of blocks) length += block.byteLength;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const block of blocks) {
-    out.set(block, offset);
-    offset += block.byteLength;
-  }
-  return out;
+  return concatBytes(blocks);
 }
 
 /** Reads the first non-metadata entry of an archive. */

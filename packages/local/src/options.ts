@@ -1,4 +1,4 @@
-import { ConfigError } from '@statebox/core';
+import { parseProviderOptions } from '@statebox/core';
 import { z } from 'zod';
 
 export type LocalOptions = {
@@ -34,15 +34,10 @@ export const localOptionsSchema = z
   .strict();
 
 export function parseLocalOptions(input: unknown): LocalOptions {
-  const parsed = localOptionsSchema.safeParse(input ?? {});
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const option =
-    issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'options');
-  throw new ConfigError(
-    option,
-    `Invalid local provider option '${option}': ${issue.message}. ` +
-      'Known options: home (string), network (boolean), maxLayers (integer 2..400), ' +
-      "durability ('volatile' or 'fsync'), env (record of strings).",
+  return parseProviderOptions(
+    localOptionsSchema,
+    input,
+    'local',
+    "home (string), network (boolean), maxLayers (integer 2..400), durability ('volatile' or 'fsync'), env (record of strings)",
   );
 }
