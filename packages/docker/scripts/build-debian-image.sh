@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 if ! command -v debootstrap >/dev/null 2>&1; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
 if ! docker info >/dev/null 2>&1; then
   echo "build-debian-image: no Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}; start dockerd (see .ci/docker.sh)." >&2

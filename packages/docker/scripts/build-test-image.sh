@@ -22,7 +22,7 @@ for candidate in /bin/busybox /usr/bin/busybox; do
 done
 if [ -z "$busybox" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
     busybox=/bin/busybox
   else
     echo "build-test-image: needs a static busybox: apt-get install busybox-static (as root)." >&2
