@@ -427,22 +427,83 @@ export function killInit(runtime: RunningInit): void {
   if (processStartTime(runtime.initPid) !== runtime.initStartTime) return;
   // Every process of the sandbox gets its own SIGKILL now, rather than when the kernel zaps the PID
   // namespace after the init has exited: suspend promises that nothing in the sandbox runs after it.
-  let namespace: string | undefined;
+  const members = sandboxProcesses(runtime);
+  killQuietly(runtime.initPid);
+  if (isAlive(runtime.supervisorPid)) killQuietly(runtime.supervisorPid);
+  for (const pid of members) killQuietly(pid);
+}
+
+/** Host pids of every process in the sandbox's PID namespace (the init included). */
+function sandboxProcesses(runtime: RunningInit): number[] {
+  let namespace: string;
   try {
     namespace = readlinkSync(`/proc/${runtime.initPid}/ns/pid`);
   } catch {
-    // The init is exiting already.
+    return [];
   }
-  killQuietly(runtime.initPid);
-  if (isAlive(runtime.supervisorPid)) killQuietly(runtime.supervisorPid);
-  if (!namespace) return;
+  const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/ns/pid`) === namespace) killQuietly(Number(entry));
+      if (readlinkSync(`/proc/${entry}/ns/pid`) === namespace) pids.push(Number(entry));
     } catch {
       // Gone, or not ours to look at.
     }
+  }
+  return pids;
+}
+
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops every process of a running sandbox (SIGSTOP) and waits until each one really is stopped, so no
+ * write is half done: a process inside a system call stops only when the call returns. Repeats until no
+ * new process appeared meanwhile. Returns a function that lets them all continue, or undefined when the
+ * sandbox would not hold still within `timeoutMs` (it is then already running again).
+ */
+export async function freezeSandbox(
+  runtime: RunningInit,
+  timeoutMs = 2000,
+): Promise<(() => void) | undefined> {
+  const stopped = new Set<number>();
+  const thaw = () => {
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Gone.
+      }
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const members = sandboxProcesses(runtime);
+    const fresh = members.filter((pid) => !stopped.has(pid));
+    for (const pid of fresh) {
+      try {
+        process.kill(pid, 'SIGSTOP');
+        stopped.add(pid);
+      } catch {
+        // Gone.
+      }
+    }
+    const running = members.filter((pid) => {
+      const state = processState(pid);
+      return state !== undefined && state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X';
+    });
+    if (fresh.length === 0 && running.length === 0) return thaw;
+    if (Date.now() > deadline) {
+      thaw();
+      return undefined;
+    }
+    await new Promise((resolve) => setTimeout(resolve, running.length > 0 ? 1 : 0));
   }
 }
 

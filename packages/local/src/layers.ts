@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
 import { type Home, newLayerId, removeTree, type SandboxRecord } from './home.js';
@@ -172,4 +172,63 @@ export async function compactLayers(
   const compacted: SandboxRecord = { ...record, layers: [layerId] };
   await home.write(compacted);
   return compacted;
+}
+
+/** Past these, copying a live upper layer costs more than restarting the source to seal it. */
+export const LIVE_COPY_LIMITS = { entries: 4000, bytes: 128 * 1024 * 1024 };
+
+/** Whether a directory tree stays within the limits; stops walking as soon as it does not. */
+export async function isSmallTree(root: string, limits = LIVE_COPY_LIMITS): Promise<boolean> {
+  let entries = 0;
+  let bytes = 0;
+  const pending = [root];
+  while (pending.length > 0) {
+    const directory = pending.pop()!;
+    const children = await readdir(directory, { withFileTypes: true }).catch(() => []);
+    for (const child of children) {
+      if (++entries > limits.entries) return false;
+      const path = join(directory, child.name);
+      if (child.isDirectory()) pending.push(path);
+      else if (child.isFile()) {
+        bytes += (await stat(path).catch(() => ({ size: 0 }))).size;
+        if (bytes > limits.bytes) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * Copies a (frozen) upper layer into a new sealed layer with `cp -a`, which keeps overlayfs' whiteouts
+ * (0/0 character devices) and its `trusted.overlay.*` attributes, so the copy means to a fork exactly
+ * what the upper means to the source. Built under a temporary name and renamed into place.
+ */
+export async function copyUpper(home: Home, record: SandboxRecord): Promise<string> {
+  const layerId = newLayerId();
+  const building = join(home.layersDir, `.building-${layerId}`);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('cp', ['-a', '--', upperPath(home, record), building], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new ProviderError(
+              'local',
+              `Copying the upper layer of sandbox ${record.id} failed: ${stderr.trim()}`,
+            ),
+          ),
+    );
+  }).catch(async (error) => {
+    await removeTree(building);
+    throw error;
+  });
+  await rename(building, join(home.layersDir, layerId));
+  return layerId;
 }

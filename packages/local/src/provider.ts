@@ -22,6 +22,7 @@ import { Home, newSandboxId, removeTree, type SandboxRecord } from './home.js';
 import {
   buildFstab,
   enterArgs,
+  freezeSandbox,
   type IsolationTools,
   initIsAlive,
   killInit,
@@ -35,8 +36,10 @@ import {
 import {
   collectGarbage,
   compactLayers,
+  copyUpper,
   createUpper,
   isEmptyDir,
+  isSmallTree,
   repairSeal,
   sealUpper,
   upperPath,
@@ -206,7 +209,27 @@ export class LocalProvider implements SandboxProvider {
       let sealed = source;
       // An upper that is still empty holds nothing to seal: the child can share the stack as it is,
       // and a running source keeps its processes. This makes N forks of one state cost one seal.
-      if (!(await isEmptyDir(upperPath(this.home, source)))) {
+      const { tools } = await this.#ready();
+      let childLayers: string[] | undefined;
+      // A running source whose upper layer is small is copied while its processes are frozen: it keeps
+      // running, and nothing waits for an overlay to unmount (90-470 ms with many cached files).
+      if (
+        wasRunning &&
+        !tools.rootless &&
+        initIsAlive(source.runtime) &&
+        !(await isEmptyDir(upperPath(this.home, source))) &&
+        (await isSmallTree(upperPath(this.home, source)))
+      ) {
+        const thaw = await freezeSandbox(source.runtime!);
+        if (thaw) {
+          try {
+            childLayers = [await copyUpper(this.home, source), ...source.layers];
+          } finally {
+            thaw();
+          }
+        }
+      }
+      if (!childLayers && !(await isEmptyDir(upperPath(this.home, source)))) {
         if (source.runtime) await stopInit(source.runtime);
         if (source.teardown) await waitForExit(source.teardown);
         const releaseLayers = await this.home.lock('layers');
@@ -228,7 +251,7 @@ export class LocalProvider implements SandboxProvider {
         parentId: source.id,
         status: 'suspended',
         network: source.network,
-        layers: sealed.layers,
+        layers: childLayers ?? sealed.layers,
         upper: 'u-0',
       };
       await mkdir(this.home.sandboxDir(child.id), { mode: 0o700 });

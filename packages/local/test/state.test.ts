@@ -204,6 +204,42 @@ console.log(child.id);`),
     expect(() => createFromConfig({ durability: 'never' }, {})).toThrow(/durability/);
   });
 
+  it('forks a running source with a small upper layer by copying it frozen: the source keeps its processes', async () => {
+    const box = await create();
+    await box.exec('mkdir -p keep gone/sub && echo 1 > keep/a && echo 2 > gone/sub/b && echo 3 > file');
+    const first = await box.fork();
+    boxes.push(first);
+    // Now the upper is fresh: a deletion (whiteout), a replaced directory (opaque) and a new file.
+    await box.exec('rm file && rm -rf gone && mkdir gone && echo new > gone/c && echo 4 > keep/a');
+    await box.exec('sleep 4711 >/dev/null 2>&1 &');
+    const before = (await record(box.id)).runtime!.initPid;
+    const child = await box.fork();
+    boxes.push(child);
+    expect((await record(box.id)).runtime!.initPid).toBe(before);
+    expect(
+      (await box.exec('for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done'))
+        .stdout,
+    ).toContain('sleep 4711');
+    expect((await child.exec('ls -R gone; cat keep/a; ls file 2>&1 || true')).stdout).toBe(
+      "gone:\nc\n4\nls: cannot access 'file': No such file or directory\n",
+    );
+    await child.writeFile('only-child', 'c');
+    await box.writeFile('only-source', 's');
+    expect((await box.exec('ls')).stdout).toBe('gone\nkeep\nonly-source\n');
+    expect((await child.exec('ls')).stdout).toBe('gone\nkeep\nonly-child\n');
+    expect((await first.exec('ls gone/sub; cat file')).stdout).toBe('b\n3\n');
+  });
+
+  it('seals instead when the upper layer is too large to copy (the source is restarted)', async () => {
+    const box = await create();
+    await box.exec('mkdir many && cd many && i=0; while [ $i -lt 4100 ]; do : > f$i; i=$((i+1)); done');
+    const before = (await record(box.id)).runtime!.initPid;
+    const child = await box.fork();
+    boxes.push(child);
+    expect((await record(box.id)).runtime!.initPid).not.toBe(before);
+    expect((await child.exec('ls many | wc -l')).stdout.trim()).toBe('4100');
+  });
+
   it('reads the state directory from STATEBOX_HOME', () => {
     const provider = createFromConfig({}, { STATEBOX_HOME: home });
     expect((provider as ReturnType<typeof local>).home.root).toBe(home);
