@@ -2,21 +2,21 @@ import { createHash } from 'node:crypto';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import type { Sandbox } from '@statebox/core';
-import { script, shellQuote } from './paths.js';
+import { script } from './paths.js';
 import { type InputShape, parseInput } from './schema.js';
 
 /** The reference's `BASH_OUTPUT_LIMIT`: only this many bytes of the tail are returned. */
 export const BASH_OUTPUT_LIMIT = 100 * 1024;
 export const BASH_DEFAULT_TIMEOUT_MS = 120_000;
 /**
- * A command whose quoted form is up to this many bytes travels inside the script, in argv; a longer one
- * on stdin (Linux caps one argument at 128 KiB, and the script around it takes ~5 KiB).
+ * A command of up to this many bytes travels as an argument; a longer one on stdin (Linux caps one
+ * argument at 128 KiB).
  */
 const ARGV_COMMAND_LIMIT = 96 * 1024;
 
 /** Whether `command` has to travel on stdin. */
 function commandOnStdin(command: string): boolean {
-  return Buffer.byteLength(shellQuote(command)) > ARGV_COMMAND_LIMIT;
+  return Buffer.byteLength(command) > ARGV_COMMAND_LIMIT;
 }
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences start with ESC.
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
@@ -63,30 +63,31 @@ done
 `;
 
 /**
- * The shell a call runs in. It restores the session's state (variables, exported or not, functions,
- * `set`/`shopt` options, umask, cwd) from the state file, evals the command at top level, then saves
- * the state and writes the command's status to the status file. Restore and save use builtins only:
- * the cost over a bare exec is this bash's start and the outer script's `tail`.
+ * The subshell a call runs in, forked (not started: a fork costs ~0.1 ms where starting bash costs
+ * ~1.5-3 ms here) from the exec's bash. It restores the session's state (variables, exported or not,
+ * functions, `set`/`shopt` options, umask, cwd) from the state file, evals the command at top level,
+ * then saves the state and writes the command's status to the status file. Restore and save use
+ * builtins only. The parent's variables it inherits are all `__sb_*`, which the save skips.
  *
- * Its stdout and stderr are the output file, never the exec's pipe: a command that leaves a process
- * running (`server &`, `( while :; do ...; done ) &`) holds that file, not the exec, open.
- * Arguments: state file, status file, workdir, the command (or `-`: read it from fd 5).
+ * A difference from a shell of its own: `$$` is the parent's pid, so `kill $$` ends the parent (the
+ * call fails with the sandbox's text) where the old inner shell reported the session as terminated.
+ * Arguments (the parent's): state name, workdir, the command (or `-`: read it from fd 5), restart.
  */
 const inner = script`
 unset BASH_EXECUTION_STRING
-__sb_state=$1 __sb_done=$2 __sb_workdir=$3
 declare -A __sb_skip=(${specialNames.map((name) => `[${name}]=1`).join(' ')})
-if [[ -s $1 ]]; then
+if [[ -s $__sb_state ]]; then
   ${listNames}
   unset "\${__sb_names[@]}" 2>/dev/null
-  . "$1" 2>/dev/null
+  . "$__sb_state" 2>/dev/null
 else
   for __sb_n in "\${!A@}" "\${!a@}"; do
     [[ \${__sb_n^^} == ANTHROPIC_* ]] && unset "$__sb_n" 2>/dev/null
   done
-  cd -- "$3" 2>/dev/null
+  cd -- "$__sb_workdir" 2>/dev/null
 fi
-if [[ $4 == - ]]; then __sb_command=$(cat <&5); exec 5<&-; else __sb_command=$4; fi
+if [[ $__sb_command == - ]]; then __sb_command=$(cat <&5); fi
+exec 5<&-
 unset __sb_n __sb_all __sb_names
 set --
 # The options last: after \`set -x\`, only this line's \`+ eval ...\` shows besides the command's own trace.
@@ -108,30 +109,43 @@ exit "$__sb_status"
 `;
 
 /**
- * POSIX sh run by the exec (`/bin/sh -c`), arguments quoted into the text. It runs the inner shell with
- * the session's output file as stdout and stderr, opened for appending (`>>`): a process the command
- * left running appends to it, and what it writes during a later call shows in that call's output, as
- * with the reference's single shell; the file is emptied at the start of every call. No status means
- * an `exit` (or `set -e`) ended the shell early: like the reference's dead shell, the state is dropped
- * and the next call starts afresh. Prints `statebox-bash <ok|exit> <status>` and the output's tail.
+ * The bash the exec runs (argv, so the provider's wrapper `exec`s straight into it). It runs the
+ * subshell above with the session's output file as stdout and stderr, opened for appending (`>>`): a
+ * process the command left running appends to it, and what it writes during a later call shows in
+ * that call's output, as with the reference's single shell; the file is emptied at the start of every
+ * call. No status means an `exit` (or `set -e`) ended the subshell early: like the reference's dead
+ * shell, the state is dropped and the next call starts afresh. Prints `statebox-bash <ok|exit>
+ * <status>` and the output's last `BASH_OUTPUT_LIMIT + 1` bytes: with `read` (NUL-safe, one NUL-free
+ * run at a time, bytes counted under LC_ALL=C) while the file is within that, else with `tail`.
  *
  * The state is written in place, not renamed into place: a rename costs one more process per call, and
  * only a kill in the few milliseconds of the save (a timeout landing exactly then) can cut it short.
  */
-function outerScript(stateName: string, workdir: string, command: string, restart: boolean): string {
-  // `- 5<&0`: a command too long for argv arrives on the exec's stdin, handed to the inner shell as fd 5.
-  const commandArgument = commandOnStdin(command) ? '- 5<&0' : shellQuote(command);
-  return [
-    script`d="\${HOME:-/root}/.statebox/bash"`,
-    '[ -d "$d" ] || (umask 077 && mkdir -p "$d") || exit 125',
-    `s="$d/${stateName}.state"; o="$d/${stateName}.out"; c="$d/${stateName}.status"`,
-    restart ? ': >"$s"; : >"$o"; : >"$c"' : ': >"$o"; : >"$c"',
-    `/bin/bash --noprofile --norc -c ${shellQuote(inner)} /bin/bash "$s" "$c" ${shellQuote(workdir)} ${commandArgument} </dev/null >>"$o" 2>&1`,
-    'r=$?; read -r x <"$c" || x=',
-    'if [ -n "$x" ]; then echo "statebox-bash ok $x"; else : >"$s"; echo "statebox-bash exit $r"; fi',
-    `exec tail -c ${BASH_OUTPUT_LIMIT + 1} "$o"`,
-  ].join('\n');
-}
+const outer = script`
+__sb_dir=\${HOME:-/root}/.statebox/bash
+[[ -d $__sb_dir ]] || (umask 077 && mkdir -p -- "$__sb_dir") || exit 125
+__sb_state=$__sb_dir/$1.state __sb_out=$__sb_dir/$1.out __sb_done=$__sb_dir/$1.status
+__sb_workdir=$2 __sb_command=$3
+[[ -z $4 ]] || : >"$__sb_state"
+: >"$__sb_out"; : >"$__sb_done"
+(${inner}) 5<&0 </dev/null >>"$__sb_out" 2>&1
+__sb_status=$?
+IFS= read -r __sb_x <"$__sb_done" || __sb_x=
+if [[ -n $__sb_x ]]; then echo "statebox-bash ok $__sb_x"
+else : >"$__sb_state"; echo "statebox-bash exit $__sb_status"; fi
+LC_ALL=C
+__sb_parts=() __sb_total=0
+while (( __sb_total <= ${String(BASH_OUTPUT_LIMIT)} )); do
+  IFS= read -r -d '' -n $(( ${String(BASH_OUTPUT_LIMIT + 1)} - __sb_total )) __sb_chunk; __sb_eof=$?
+  __sb_parts+=("$__sb_chunk"); (( __sb_total += \${#__sb_chunk} ))
+  (( __sb_eof == 0 )) || break
+  # A shorter run ended at a NUL, which read consumed.
+  (( __sb_total > ${String(BASH_OUTPUT_LIMIT)} )) || (( ++__sb_total ))
+done <"$__sb_out"
+(( __sb_total <= ${String(BASH_OUTPUT_LIMIT)} )) || exec tail -c ${String(BASH_OUTPUT_LIMIT + 1)} -- "$__sb_out"
+(( \${#__sb_parts[@]} < 2 )) || printf '%s\0' "\${__sb_parts[@]:0:\${#__sb_parts[@]}-1}"
+printf '%s' "\${__sb_parts[-1]}"
+`;
 
 function stateName(sessionId: string): string {
   return /^[A-Za-z0-9_-]{1,100}$/.test(sessionId)
@@ -206,10 +220,21 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
     }
     const timeoutMs = input.timeout_ms && input.timeout_ms > 0 ? input.timeout_ms : options.defaultTimeoutMs;
     const sandbox = await options.sandbox();
-    const outer = outerScript(name, options.workdir, command, restart === true);
+    const argv = [
+      '/bin/bash',
+      '--noprofile',
+      '--norc',
+      '-c',
+      outer,
+      '/bin/bash',
+      name,
+      options.workdir,
+      commandOnStdin(command) ? '-' : command,
+      restart === true ? '1' : '',
+    ];
     let result: Awaited<ReturnType<Sandbox['exec']>>;
     try {
-      result = await sandbox.exec(outer, {
+      result = await sandbox.exec(argv, {
         cwd: '/',
         env,
         timeoutMs,

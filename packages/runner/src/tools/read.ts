@@ -14,6 +14,26 @@ const shape: InputShape = { file_path: 'string', view_range: 'integer[]' };
  * was given; nothing otherwise. A FIFO or device is never opened.
  */
 export const readBody = script`
+# The common case with builtins only: a readable regular file within the limit is read NUL-safely, one
+# NUL-free run at a time with bytes counted under LC_ALL=C, capped one byte past the limit. Any other
+# case (over the limit, not a regular file, missing, unreadable) goes on to \`stat\` for its size, mode
+# or error text.
+quick() {
+  local LC_ALL=C parts=() total=0 chunk eof cap=$(( $1 < 0 ? -1 : $1 + 1 ))
+  while (( cap < 0 || total < cap )); do
+    if (( cap < 0 )); then IFS= read -r -d '' chunk; else IFS= read -r -d '' -n $(( cap - total )) chunk; fi
+    eof=$?
+    parts+=("$chunk"); (( total += \${#chunk} ))
+    (( eof == 0 )) || break
+    (( cap >= 0 && total >= cap )) || (( ++total ))
+  done <"$T" || return 1
+  (( cap < 0 || total < cap )) || return 1
+  printf 'K\0%s\0%s\0%s\0' 8000 "$total" "$RO"
+  (( \${#parts[@]} < 2 )) || printf '%s\0' "\${parts[@]:0:\${#parts[@]}-1}"
+  printf '%s' "\${parts[-1]}"
+  exit 0
+}
+[[ -f $T && -r $T ]] && quick "$1"
 s=$(stat -c '%f %s' -- "$T" 2>&1) || fail fs "$s"
 read -r mode size <<<"$s"
 printf 'K\0%s\0%s\0%s\0' "$mode" "$size" "$RO"
