@@ -39,6 +39,11 @@ export type SandboxRecord = {
   upper: string;
   /** The outer `unshare` process and the namespace's PID 1, with its start time to rule out PID reuse. */
   runtime?: { supervisorPid: number; initPid: number; initStartTime: string };
+  /**
+   * The last copy of the running upper layer made for a fork, with the upper's fingerprint then: while
+   * the upper is unchanged, further forks reuse it instead of copying again.
+   */
+  liveCopy?: { layerId: string; fingerprint: string };
   /** The init of a suspend whose kernel teardown may still be running; waited for before the next mount. */
   teardown?: { supervisorPid: number; initPid: number; initStartTime: string };
   /** A seal in progress, kept so a crash between its steps can be rolled forward or back. */

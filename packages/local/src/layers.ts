@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
 import { type Home, newLayerId, removeTree, type SandboxRecord } from './home.js';
@@ -105,6 +105,7 @@ export async function collectGarbage(home: Home): Promise<number> {
     const record = await home.read(id).catch(() => undefined);
     if (!record) continue;
     for (const layer of record.layers) referenced.add(layer);
+    if (record.liveCopy) referenced.add(record.liveCopy.layerId);
     if (record.pendingSeal) referenced.add(record.pendingSeal.layerId);
   }
   let removed = 0;
@@ -177,25 +178,38 @@ export async function compactLayers(
 /** Past these, copying a live upper layer costs more than restarting the source to seal it. */
 export const LIVE_COPY_LIMITS = { entries: 4000, bytes: 128 * 1024 * 1024 };
 
-/** Whether a directory tree stays within the limits; stops walking as soon as it does not. */
-export async function isSmallTree(root: string, limits = LIVE_COPY_LIMITS): Promise<boolean> {
+/**
+ * Walks a directory tree and returns its fingerprint (entries, bytes, newest change time), or undefined
+ * as soon as it goes past the limits. Equal fingerprints mean an unchanged tree: any write, create,
+ * delete or rename moves a change time.
+ */
+export async function smallTreeFingerprint(
+  root: string,
+  limits = LIVE_COPY_LIMITS,
+): Promise<string | undefined> {
   let entries = 0;
   let bytes = 0;
+  let newest = 0n;
   const pending = [root];
   while (pending.length > 0) {
     const directory = pending.pop()!;
-    const children = await readdir(directory, { withFileTypes: true }).catch(() => []);
-    for (const child of children) {
-      if (++entries > limits.entries) return false;
-      const path = join(directory, child.name);
+    const children = await readdir(directory).catch(() => [] as string[]);
+    const info = await stat(directory, { bigint: true }).catch(() => undefined);
+    if (info && info.ctimeNs > newest) newest = info.ctimeNs;
+    for (const name of children) {
+      if (++entries > limits.entries) return undefined;
+      const path = join(directory, name);
+      const child = await lstat(path, { bigint: true }).catch(() => undefined);
+      if (!child) continue;
+      if (child.ctimeNs > newest) newest = child.ctimeNs;
       if (child.isDirectory()) pending.push(path);
-      else if (child.isFile()) {
-        bytes += (await stat(path).catch(() => ({ size: 0 }))).size;
-        if (bytes > limits.bytes) return false;
+      else {
+        bytes += Number(child.size);
+        if (bytes > limits.bytes) return undefined;
       }
     }
   }
-  return true;
+  return `${entries}:${bytes}:${newest}`;
 }
 
 /**

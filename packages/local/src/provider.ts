@@ -39,9 +39,9 @@ import {
   copyUpper,
   createUpper,
   isEmptyDir,
-  isSmallTree,
   repairSeal,
   sealUpper,
+  smallTreeFingerprint,
   upperPath,
   workPath,
 } from './layers.js';
@@ -213,19 +213,33 @@ export class LocalProvider implements SandboxProvider {
       let childLayers: string[] | undefined;
       // A running source whose upper layer is small is copied while its processes are frozen: it keeps
       // running, and nothing waits for an overlay to unmount (90-470 ms with many cached files).
-      if (
-        wasRunning &&
-        !tools.rootless &&
-        initIsAlive(source.runtime) &&
-        !(await isEmptyDir(upperPath(this.home, source))) &&
-        (await isSmallTree(upperPath(this.home, source)))
-      ) {
-        const thaw = await freezeSandbox(source.runtime!);
-        if (thaw) {
+      let restart = false;
+      const fingerprint =
+        wasRunning && !tools.rootless && initIsAlive(source.runtime)
+          ? await smallTreeFingerprint(upperPath(this.home, source))
+          : undefined;
+      if (fingerprint !== undefined && !(await isEmptyDir(upperPath(this.home, source)))) {
+        if (source.liveCopy?.fingerprint === fingerprint) {
+          childLayers = [source.liveCopy.layerId, ...source.layers];
+        } else {
+          // Under the layers lock: a concurrent destroy's garbage collection must not see the new layer
+          // before the record that references it.
+          const releaseLayers = await this.home.lock('layers');
           try {
-            childLayers = [await copyUpper(this.home, source), ...source.layers];
+            const thaw = await freezeSandbox(source.runtime!);
+            if (thaw) {
+              let layerId: string;
+              try {
+                layerId = await copyUpper(this.home, source);
+              } finally {
+                thaw();
+              }
+              childLayers = [layerId, ...source.layers];
+              sealed = { ...source, liveCopy: { layerId, fingerprint } };
+              await this.home.write(sealed);
+            }
           } finally {
-            thaw();
+            await releaseLayers();
           }
         }
       }
@@ -237,7 +251,10 @@ export class LocalProvider implements SandboxProvider {
           const stopped: SandboxRecord = { ...source, status: 'suspended' };
           delete stopped.runtime;
           delete stopped.teardown;
+          // The upper is about to become a sealed layer: a copy of it is no longer reusable.
+          delete stopped.liveCopy;
           sealed = await sealUpper(this.home, stopped);
+          restart = wasRunning;
         } finally {
           await releaseLayers();
         }
@@ -268,7 +285,7 @@ export class LocalProvider implements SandboxProvider {
           await this.#remove(child);
           throw error;
         }),
-        wasRunning && sealed !== source ? this.#start(sealed) : Promise.resolve(sealed),
+        restart ? this.#start(sealed) : Promise.resolve(sealed),
       ]);
       return this.#info(startedChild);
     });

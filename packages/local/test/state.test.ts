@@ -230,6 +230,28 @@ console.log(child.id);`),
     expect((await first.exec('ls gone/sub; cat file')).stdout).toBe('b\n3\n');
   });
 
+  it('reuses the copy of an unchanged running upper for further forks, and copies again after a change', async () => {
+    const box = await create();
+    await box.writeFile('base.txt', 'base');
+    boxes.push(await box.fork());
+    await box.writeFile('fresh.txt', 'one');
+    const [a, b] = [await box.fork(), await box.fork()];
+    boxes.push(a, b);
+    expect((await record(b.id)).layers[0]).toBe((await record(a.id)).layers[0]);
+    await box.writeFile('fresh.txt', 'two');
+    const c = await box.fork();
+    boxes.push(c);
+    expect((await record(c.id)).layers[0]).not.toBe((await record(a.id)).layers[0]);
+    expect(await a.readFile('fresh.txt', 'utf8')).toBe('one');
+    expect(await c.readFile('fresh.txt', 'utf8')).toBe('two');
+    await a.destroy();
+    await b.destroy();
+    // The source still points at that copy for reuse, so destroying its forks must not collect it.
+    const d = await box.fork();
+    boxes.push(d);
+    expect(await d.readFile('fresh.txt', 'utf8')).toBe('two');
+  });
+
   it('seals instead when the upper layer is too large to copy (the source is restarted)', async () => {
     const box = await create();
     await box.exec('mkdir many && cd many && i=0; while [ $i -lt 4100 ]; do : > f$i; i=$((i+1)); done');
