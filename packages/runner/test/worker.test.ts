@@ -340,8 +340,11 @@ describe('runner on the local provider', () => {
     };
     const first = spawnWorker();
     const sessionId = emulator.createSession({ environmentId: environment.id, message: 'slow work' });
-    // Kill it while the second call (`sleep 2`) runs.
-    await until(() => emulator.report(sessionId).steps.length >= 2, 20_000);
+    // The report lists a step once it is answered: when the first is, the runner picks up the second
+    // (`sleep 2`) within milliseconds, so a kill 300 ms later lands inside it.
+    await until(() => emulator.report(sessionId).steps.length >= 1, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(emulator.report(sessionId).steps.length).toBe(1);
     first.kill('SIGKILL');
     spawnWorker();
     const report = await emulator.waitForTurns(sessionId, 1, 60_000);
