@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -210,10 +210,6 @@ export function processStartTime(pid: number): string | null {
   } catch {
     return null;
   }
-}
-
-export function pathExistsSync(path: string): boolean {
-  return existsSync(path);
 }
 
 /**

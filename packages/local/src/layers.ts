@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
 import { type Home, newLayerId, removeTree, type SandboxRecord } from './home.js';
@@ -42,7 +42,6 @@ export async function createUpper(
     await mkdir(join(upper, 'tmp'));
     await mkdir(join(upper, 'mnt'));
     // mkdir's mode is filtered by the umask; the sticky bit must be set explicitly.
-    const { chmod } = await import('node:fs/promises');
     await chmod(join(upper, 'tmp'), 0o1777);
   }
 }

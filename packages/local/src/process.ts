@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { type ExecOutput, OutputBuffer, TimeoutError } from '@statebox/core';
 
 export type RunOptions = {
@@ -96,8 +97,7 @@ export function runProcess(options: RunOptions): Promise<ExecOutput> {
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return (signal && numbers[signal]) ?? 1;
+  return (signal && constants.signals[signal]) ?? 1;
 }
 
 /** Every descendant of `pid`, found through /proc/<pid>/task/<tid>/children. */

@@ -218,7 +218,8 @@ export class LocalProvider implements SandboxProvider {
         wasRunning && !tools.rootless && initIsAlive(source.runtime)
           ? await smallTreeFingerprint(upperPath(this.home, source))
           : undefined;
-      if (fingerprint !== undefined && !(await isEmptyDir(upperPath(this.home, source)))) {
+      const upperEmpty = await isEmptyDir(upperPath(this.home, source));
+      if (fingerprint !== undefined && !upperEmpty) {
         if (source.liveCopy?.fingerprint === fingerprint) {
           childLayers = [source.liveCopy.layerId, ...source.layers];
         } else {
@@ -243,7 +244,7 @@ export class LocalProvider implements SandboxProvider {
           }
         }
       }
-      if (!childLayers && !(await isEmptyDir(upperPath(this.home, source)))) {
+      if (!childLayers && !upperEmpty) {
         if (source.runtime) await stopInit(source.runtime);
         if (source.teardown) await waitForExit(source.teardown);
         const releaseLayers = await this.home.lock('layers');
