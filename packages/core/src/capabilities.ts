@@ -44,4 +44,12 @@ export type SandboxCapabilities = {
 
   /** Whether symbolic links can be created and are kept across suspend and fork. */
   readonly symlinks: boolean;
+
+  /**
+   * Whether hard links stay one file across suspend, resume and fork: after them, two names of one file
+   * still share an inode (link count kept), and a write through one name shows through the other, in
+   * the source and in a child alike. When `false`, each name keeps its content but may become a
+   * separate copy after a fork.
+   */
+  readonly hardLinks: boolean;
 };

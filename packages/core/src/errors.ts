@@ -92,6 +92,26 @@ export class FileNotFoundError extends StateboxError {
 }
 brand(FileNotFoundError, 'FileNotFoundError');
 
+/** A file is larger than the `maxBytes` a read allows; nothing was read into memory. */
+export class FileTooLargeError extends StateboxError {
+  declare static isInstance: (error: unknown) => error is FileTooLargeError;
+  readonly path: string;
+  readonly size: number;
+  readonly maxBytes: number;
+  constructor(path: string, size: number, maxBytes: number, options: StateboxErrorOptions = {}) {
+    super(
+      `File ${path} in sandbox ${options.sandboxId ?? '?'} is ${size} bytes, over readFile's maxBytes of ${maxBytes}. ` +
+        'Pass a larger { maxBytes } to read it whole, or read part of it with exec(["head", "-c", "N", path]).',
+      options,
+    );
+    this.name = 'FileTooLargeError';
+    this.path = path;
+    this.size = size;
+    this.maxBytes = maxBytes;
+  }
+}
+brand(FileTooLargeError, 'FileTooLargeError');
+
 /**
  * A failure that may pass: a network error, a busy daemon, a lock held by another process.
  * Retrying the same call is safe for idempotent operations. Never a sign that the sandbox is gone.

@@ -12,6 +12,7 @@ export {
 export {
   ConfigError,
   FileNotFoundError,
+  FileTooLargeError,
   InvalidPathError,
   InvalidStateError,
   ProviderError,
@@ -31,6 +32,7 @@ export type {
   ExecRequest,
   ForkRequest,
   ListFilter,
+  ReadFileOptions,
   SandboxInfo,
   SandboxProvider,
   SandboxStatus,
@@ -38,9 +40,11 @@ export type {
 } from './provider.js';
 export {
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_READ_BYTES,
   type ExecOptions,
   type ExecResult,
   isStateboxError,
+  type ReadOptions,
   Sandbox,
 } from './sandbox.js';
 export {

@@ -31,16 +31,28 @@ export type SandboxProvider = {
    * Must kill the command's whole process tree on timeout (throwing `TimeoutError` with the output so
    * far) and on abort (rejecting with the signal's reason). A process the command started in the
    * background with its output detached (`server > log 2>&1 &`) keeps running after exec returns, until a
-   * suspend or fork ends it as `capabilities` say, or the sandbox is destroyed.
+   * suspend or fork ends it as `capabilities` say, or the sandbox is destroyed. A timeout or abort
+   * ends everything the command started, daemons that called `setsid` included.
+   * An exec still running when its sandbox is suspended, restarted by a fork or destroyed rejects with
+   * `InvalidStateError` (never a bare exit code such as 137).
    */
   exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput>;
 
-  /** Reads a whole file. Throws `FileNotFoundError` when it does not exist. */
-  readFile(sandboxId: string, path: string): Promise<Uint8Array>;
+  /**
+   * Reads a whole regular file, following symlinks inside the sandbox. Throws `FileNotFoundError` when
+   * it does not exist, `FileTooLargeError` when it holds more than `options.maxBytes` (before reading it
+   * whole), `InvalidPathError` at once for a directory, FIFO, socket or device (never blocking on one),
+   * and `TimeoutError` past `options.timeoutMs`.
+   */
+  readFile(sandboxId: string, path: string, options: ReadFileOptions): Promise<Uint8Array>;
 
   /**
-   * Writes a whole file, creating missing parent directories. With `mode`, the file gets that mode;
-   * without it, an existing file keeps its mode and a new one gets 0644.
+   * Writes a whole file, creating missing parent directories. Atomic: a reader, a crash or a concurrent
+   * suspend sees the old content or the new, never a mix or an empty file; the file is replaced, so other
+   * hard links to the old file keep the old content. A symlink is followed inside the sandbox and its
+   * target replaced (a dangling one creates its target). With `mode`, the file gets that mode; without
+   * it, an existing file keeps its mode and a new one gets 0644. A directory, FIFO, socket or device at
+   * the path is refused with `InvalidPathError`.
    */
   writeFile(sandboxId: string, path: string, data: Uint8Array, options?: WriteFileOptions): Promise<void>;
 
@@ -101,6 +113,18 @@ export type ListFilter = {
 export type WriteFileOptions = {
   /** Permission bits, e.g. `0o755`. */
   mode?: number;
+  /** Give up after this many milliseconds with `TimeoutError`; the file keeps its old content. */
+  timeoutMs?: number;
+  /** Aborting rejects with the signal's reason; the file keeps its old content. */
+  signal?: AbortSignal;
+};
+
+export type ReadFileOptions = {
+  /** Refuse, with `FileTooLargeError`, a file larger than this. Core fills in its default (64 MiB). */
+  maxBytes: number;
+  /** Give up after this many milliseconds with `TimeoutError`. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
 };
 
 export type ExecRequest = {

@@ -6,6 +6,30 @@ import type { ExecOutput, ForkRequest, SandboxInfo, SandboxProvider, SandboxStat
 /** Default cap per output stream: generous enough for a build log, small enough never to exhaust memory. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 
+/** Default cap of `readFile`: a file larger than this is refused with `FileTooLargeError` unless raised. */
+export const DEFAULT_MAX_READ_BYTES = 64 * 1024 * 1024;
+
+/** The longest timer Node can set (2^31 - 1 ms, about 24.8 days); longer ones would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+export type ReadOptions = {
+  /** `'utf8'` returns a string; without it, bytes. */
+  encoding?: 'utf8';
+  /** Refuse a larger file with `FileTooLargeError` before reading it. Default 64 MiB (`DEFAULT_MAX_READ_BYTES`). */
+  maxBytes?: number;
+  /** Give up after this many ms with `TimeoutError`. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+};
+
+export type WriteOptions = {
+  /** Permission bits, e.g. `0o755`. Without it an existing file keeps its mode, a new one gets 0644. */
+  mode?: number;
+  /** Give up after this many ms with `TimeoutError`; the file keeps its old content. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+};
+
 export type ExecOptions = {
   /** Working directory, absolute or relative to the workdir. Default: the workdir (`/workspace`). */
   cwd?: string;
@@ -33,12 +57,38 @@ export type ExecResult = {
   readonly durationMs: number;
 };
 
-const environmentSchema = z.record(z.string(), z.string());
+const noNul = (what: string) =>
+  z.string().refine((value) => !value.includes('\0'), `${what} must not contain NUL bytes`);
+
+/** Labels: any strings without NUL. */
+const labelsSchema = z.record(noNul('a label'), noNul('a label value'));
+
+/**
+ * Environment variables: a name is non-empty and has no `=` or NUL (the kernel's `name=value` format
+ * could not carry them); a value has no NUL.
+ */
+const environmentSchema = z.record(
+  z
+    .string()
+    .min(1, 'names an empty variable')
+    .refine(
+      (key) => !key.includes('='),
+      'is a variable name containing "=", which the environment cannot carry',
+    )
+    .refine((key) => !key.includes('\0'), 'is a variable name containing a NUL byte'),
+  noNul('a variable value'),
+);
+
+const timeoutSchema = z
+  .number()
+  .int()
+  .positive()
+  .max(MAX_TIMEOUT_MS, `must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days)`);
 
 const execOptionsSchema = z.object({
-  cwd: z.string().optional(),
+  cwd: noNul('cwd').optional(),
   env: environmentSchema.optional(),
-  timeoutMs: z.number().int().positive().optional(),
+  timeoutMs: timeoutSchema.optional(),
   stdin: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
   signal: z.instanceof(AbortSignal).optional(),
   maxOutputBytes: z.number().int().positive().optional(),
@@ -46,7 +96,26 @@ const execOptionsSchema = z.object({
   onStderr: z.function().optional(),
 });
 
-const commandSchema = z.union([z.string().min(1), z.array(z.string()).min(1)]);
+const commandSchema = z.union([
+  noNul('the command').pipe(z.string().min(1)),
+  z.array(noNul('an argument')).min(1),
+]);
+
+const readOptionsSchema = z.object({
+  encoding: z.literal('utf8').optional(),
+  maxBytes: z.number().int().positive().optional(),
+  timeoutMs: timeoutSchema.optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+});
+
+const writeOptionsSchema = z.object({
+  mode: z.number().int().min(0).max(0o7777, 'must be an integer from 0 to 0o7777').optional(),
+  timeoutMs: timeoutSchema.optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+});
+
+/** @internal Exported for `statebox.create`, which validates its env and labels the same way. */
+export { environmentSchema, labelsSchema };
 
 const retryableOperations = new Set(['get', 'readFile', 'suspend', 'resume', 'destroy', 'list']);
 
@@ -152,39 +221,50 @@ export class Sandbox {
     return toExecResult(output, performance.now() - started);
   }
 
-  /** Reads a file as bytes, or as text with `'utf8'`. */
+  /**
+   * Reads a regular file as bytes, or as text with `'utf8'` (or `{ encoding: 'utf8' }`). A file over
+   * `maxBytes` (default 64 MiB) is refused with `FileTooLargeError`; a FIFO, socket, device or directory
+   * with `InvalidPathError`, without blocking.
+   */
   readFile(path: string): Promise<Uint8Array>;
   readFile(path: string, encoding: 'utf8'): Promise<string>;
-  async readFile(path: string, encoding?: 'utf8'): Promise<Uint8Array | string> {
+  readFile(path: string, options: ReadOptions & { encoding: 'utf8' }): Promise<string>;
+  readFile(path: string, options: ReadOptions): Promise<Uint8Array>;
+  async readFile(path: string, options?: 'utf8' | ReadOptions): Promise<Uint8Array | string> {
     this.#assertUsable('readFile');
     const resolved = resolveSandboxPath(path, this.workdir, this.id);
-    const bytes = await callProvider('readFile', () => this.provider.readFile(this.id, resolved));
-    return encoding === 'utf8' ? new TextDecoder().decode(bytes) : bytes;
+    const parsed = parseOptions(
+      readOptionsSchema,
+      typeof options === 'string' ? { encoding: options } : (options ?? {}),
+      'readFile options',
+    );
+    const bytes = await callProvider('readFile', () =>
+      this.provider.readFile(this.id, resolved, {
+        maxBytes: parsed.maxBytes ?? DEFAULT_MAX_READ_BYTES,
+        ...(parsed.timeoutMs !== undefined && { timeoutMs: parsed.timeoutMs }),
+        ...(parsed.signal && { signal: parsed.signal }),
+      }),
+    );
+    return parsed.encoding === 'utf8' ? new TextDecoder().decode(bytes) : bytes;
   }
 
-  /** Writes a file (text is UTF-8), creating parent directories. `mode` sets the permission bits. */
-  async writeFile(path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
+  /**
+   * Writes a file (text is UTF-8), creating parent directories. The file is replaced atomically: a
+   * reader or a crash sees the old content or the new one, never a mix. `mode` sets the permission bits.
+   */
+  async writeFile(path: string, data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
     this.#assertUsable('writeFile');
     const resolved = resolveSandboxPath(path, this.workdir, this.id);
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       throw new ConfigError('data', `writeFile(${JSON.stringify(path)}) needs a string or a Uint8Array.`);
     }
-    if (
-      options.mode !== undefined &&
-      !(Number.isInteger(options.mode) && options.mode >= 0 && options.mode <= 0o7777)
-    ) {
-      throw new ConfigError(
-        'mode',
-        `writeFile mode must be an integer from 0 to 0o7777, got ${options.mode}.`,
-      );
-    }
+    const parsed = parseOptions(writeOptionsSchema, options, 'writeFile options');
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    await this.provider.writeFile(
-      this.id,
-      resolved,
-      bytes,
-      options.mode === undefined ? {} : { mode: options.mode },
-    );
+    await this.provider.writeFile(this.id, resolved, bytes, {
+      ...(parsed.mode !== undefined && { mode: parsed.mode }),
+      ...(parsed.timeoutMs !== undefined && { timeoutMs: parsed.timeoutMs }),
+      ...(parsed.signal && { signal: parsed.signal }),
+    });
   }
 
   /** Releases compute and keeps state. What survives: `provider.capabilities.suspend`. */
@@ -203,7 +283,7 @@ export class Sandbox {
   /** Branches a new sandbox from this one's current state. Both stay isolated from each other. */
   async fork(options: ForkRequest = {}): Promise<Sandbox> {
     this.#assertUsable('fork');
-    const request = parseOptions(z.object({ labels: environmentSchema.optional() }), options, 'fork options');
+    const request = parseOptions(z.object({ labels: labelsSchema.optional() }), options, 'fork options');
     const child = await this.provider.fork(this.id, request);
     // A fork may restart the source (capabilities.forkSource), so its info is stale now.
     this.#info = await callProvider('get', () => this.provider.get(this.id)).catch(() => this.#info);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type CreateProviderOptions, createProvider, type ProviderConfig } from './config.js';
 import type { CreateRequest, ListFilter, SandboxProvider } from './provider.js';
-import { callProvider, parseOptions, Sandbox } from './sandbox.js';
+import { callProvider, environmentSchema, labelsSchema, parseOptions, Sandbox } from './sandbox.js';
 
 export type StateboxOptions = CreateProviderOptions & {
   /** A provider instance, or a config naming one. Default: config file, then env, then `local`. */
@@ -10,13 +10,12 @@ export type StateboxOptions = CreateProviderOptions & {
 
 export type CreateOptions = CreateRequest;
 
-const stringRecord = z.record(z.string(), z.string());
 const createSchema = z.object({
-  labels: stringRecord.optional(),
-  env: stringRecord.optional(),
+  labels: labelsSchema.optional(),
+  env: environmentSchema.optional(),
   image: z.string().min(1).optional(),
 });
-const listSchema = z.object({ labels: stringRecord.optional() });
+const listSchema = z.object({ labels: labelsSchema.optional() });
 
 /** A client bound to one provider. `statebox` below is one bound to the configured provider. */
 export type Statebox = {

@@ -115,6 +115,7 @@ export class DockerProvider implements SandboxProvider {
       execStreaming: true,
       fileModes: true,
       symlinks: true,
+      hardLinks: false,
     };
   }
 

@@ -61,6 +61,8 @@ export const localCapabilities: SandboxCapabilities = {
   execStreaming: true,
   fileModes: true,
   symlinks: true,
+  // Until issue 7 lands hard-link fidelity: a fork copies up each name of a linked file separately.
+  hardLinks: false,
 };
 
 export class LocalProvider implements SandboxProvider {

@@ -59,6 +59,7 @@ const declaresEverything: SandboxCapabilities = {
   execStreaming: true,
   fileModes: true,
   symlinks: true,
+  hardLinks: true,
 };
 
 /** Registers the statebox-v1 conformance suite for one provider with vitest. */
@@ -121,7 +122,13 @@ export function runConformance(options: ConformanceOptions): void {
         expect(['memory', 'filesystem', 'none']).toContain(capabilities.suspend);
         expect(['memory', 'filesystem', 'none']).toContain(capabilities.fork);
         expect(['kept', 'restarted']).toContain(capabilities.forkSource);
-        for (const flag of ['forkSuspended', 'execStreaming', 'fileModes', 'symlinks'] as const) {
+        for (const flag of [
+          'forkSuspended',
+          'execStreaming',
+          'fileModes',
+          'symlinks',
+          'hardLinks',
+        ] as const) {
           expect(typeof capabilities[flag], `capabilities.${flag}`).toBe('boolean');
         }
       });

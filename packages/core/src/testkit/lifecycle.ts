@@ -122,7 +122,11 @@ export function describeLifecycle(suite: SuiteContext): void {
       const cases: [string, () => Promise<unknown>, string | undefined][] = [
         ['get', () => suite.provider().get(unknownId), undefined],
         ['exec', () => suite.provider().exec(unknownId, request), undefined],
-        ['readFile', () => suite.provider().readFile(unknownId, '/workspace/a.txt'), undefined],
+        [
+          'readFile',
+          () => suite.provider().readFile(unknownId, '/workspace/a.txt', { maxBytes: 1024 }),
+          undefined,
+        ],
         ['writeFile', () => suite.provider().writeFile(unknownId, '/workspace/a.txt', text('x')), undefined],
         ['suspend', () => suite.provider().suspend(unknownId), noSuspend],
         ['resume', () => suite.provider().resume(unknownId), noSuspend],
