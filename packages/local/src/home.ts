@@ -4,6 +4,7 @@ import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } fr
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ProviderError, TransientError } from '@statebox/core';
+import type { RunningInit } from './isolation.js';
 
 /**
  * The state directory. Everything a sandbox is lives here, so a sandbox suspended by one process is
@@ -38,14 +39,19 @@ export type SandboxRecord = {
   /** Name of the current upper dir inside the sandbox dir; its work dir is the same name with `w-`. */
   upper: string;
   /** The outer `unshare` process and the namespace's PID 1, with its start time to rule out PID reuse. */
-  runtime?: { supervisorPid: number; initPid: number; initStartTime: string };
+  runtime?: RunningInit;
   /**
    * The last copy of the running upper layer made for a fork, with the upper's fingerprint then: while
    * the upper is unchanged, further forks reuse it instead of copying again.
    */
   liveCopy?: { layerId: string; fingerprint: string };
   /** The init of a suspend whose kernel teardown may still be running; waited for before the next mount. */
-  teardown?: { supervisorPid: number; initPid: number; initStartTime: string };
+  teardown?: RunningInit;
+  /**
+   * The host uid that owns the sandbox's files (its commands' uid outside). Missing on sandboxes made
+   * before commands ran unprivileged, whose files root owned; the next start hands those over.
+   */
+  owner?: number;
   /** A seal in progress, kept so a crash between its steps can be rolled forward or back. */
   pendingSeal?: { from: string; layerId: string; to: string };
 };

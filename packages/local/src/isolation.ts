@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
+import { freezeCgroup, type SandboxCgroups, thawCgroup } from './cgroups.js';
 import { isAlive, processStartTime } from './home.js';
 
 /**
@@ -40,8 +41,30 @@ export type IsolationTools = {
   shell: string;
   /** Shell for the init loop: bash reaps re-parented orphans while waiting, so no zombies pile up. */
   initShell: string;
+  /** `env`, which starts each command with exactly the caller's environment (`env -i`). */
+  env: string;
   rootless: boolean;
+  /**
+   * The unprivileged host uid and gid that sandbox commands run as when statebox runs as root (their
+   * uid 0 inside is this uid outside). Rootless, commands run as the calling user.
+   */
+  sandboxUid: number;
+  sandboxGid: number;
 };
+
+/**
+ * The only environment the helpers that build and enter a sandbox (`unshare`, `nsenter`, which run as
+ * root when statebox does) ever see. The caller's variables reach the command alone, through `env -i`
+ * after every privilege is dropped: an `LD_PRELOAD` (or any other loader or libc variable) never
+ * reaches a privileged process.
+ */
+export const HELPER_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+  LC_ALL: 'C',
+});
+
+/** Default host uid (and gid) of sandbox commands when statebox runs as root. */
+export const DEFAULT_SANDBOX_UID = 1_999_990_000;
 
 const searchPath = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
 
@@ -52,11 +75,15 @@ function which(name: string): string | undefined {
   return undefined;
 }
 
-let probed: IsolationTools | undefined;
+const probed = new Map<number, IsolationTools>();
 
-/** Finds the tools and checks once per process that namespaces work here; throws a ProviderError saying what to do. */
-export function probeIsolation(): IsolationTools {
-  if (probed) return probed;
+/**
+ * Finds the tools and checks once per process that namespaces work here; throws a ProviderError saying
+ * what to do. `sandboxUid` is the host uid commands run as when this process is root.
+ */
+export function probeIsolation(sandboxUid = DEFAULT_SANDBOX_UID): IsolationTools {
+  const cached = probed.get(sandboxUid);
+  if (cached) return cached;
   if (process.platform !== 'linux') {
     throw new ProviderError(
       'local',
@@ -64,7 +91,9 @@ export function probeIsolation(): IsolationTools {
         "Use the docker provider instead (STATEBOX_PROVIDER=docker, or { provider: 'docker' }).",
     );
   }
-  const missing = ['unshare', 'nsenter', 'mount', 'umount', 'pivot_root'].filter((tool) => !which(tool));
+  const missing = ['unshare', 'nsenter', 'mount', 'umount', 'pivot_root', 'env'].filter(
+    (tool) => !which(tool),
+  );
   if (missing.length > 0) {
     throw new ProviderError(
       'local',
@@ -82,7 +111,7 @@ export function probeIsolation(): IsolationTools {
     '--net',
     '/bin/true',
   ];
-  const result = spawnSync(unshare, args, { encoding: 'utf8', timeout: 10_000 });
+  const result = spawnSync(unshare, args, { encoding: 'utf8', timeout: 10_000, env: HELPER_ENV });
   if (result.status !== 0) {
     const detail = (result.stderr || result.error?.message || `exit ${result.status}`).trim();
     throw new ProviderError(
@@ -94,12 +123,47 @@ export function probeIsolation(): IsolationTools {
           : 'The kernel or the container this runs in forbids unshare(2); run on a host or a privileged container.'),
     );
   }
+  if (!rootless) assertUnusedUid(sandboxUid);
   const bash = which('bash');
-  probed = { unshare, nsenter: which('nsenter')!, shell: '/bin/sh', initShell: bash ?? '/bin/sh', rootless };
-  return probed;
+  const tools: IsolationTools = {
+    unshare,
+    nsenter: which('nsenter')!,
+    shell: '/bin/sh',
+    initShell: bash ?? '/bin/sh',
+    env: which('env')!,
+    rootless,
+    sandboxUid: rootless ? process.geteuid!() : sandboxUid,
+    sandboxGid: rootless ? process.getegid!() : sandboxUid,
+  };
+  probed.set(sandboxUid, tools);
+  return tools;
 }
 
-const RUNTIME_VERSION = 'v3';
+/**
+ * Sandbox commands run as `sandboxUid` on the host. A host account with that uid could signal, trace
+ * or read them, so it must be one no account uses.
+ */
+function assertUnusedUid(uid: number): void {
+  let passwd = '';
+  try {
+    passwd = readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    return;
+  }
+  const owner = passwd
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((fields) => fields[2] === String(uid) || fields[3] === String(uid));
+  if (owner) {
+    throw new ProviderError(
+      'local',
+      `The local provider runs sandbox commands as host uid ${uid}, but the host account '${owner[0]}' uses it, ` +
+        'and could then signal or read them. Choose an unused uid with the sandboxUid option (or STATEBOX_LOCAL_UID).',
+    );
+  }
+}
+
+const RUNTIME_VERSION = 'v4';
 
 /**
  * The sandbox directories that live in its layers and so survive suspend and fork. Everything else is
@@ -138,9 +202,13 @@ const etcEntries = [
 const rootLinks = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 
 export type Runtime = {
-  /** Read-only skeleton bound as each sandbox's `/`: mount points, device node stubs, /bin symlinks. */
+  /**
+   * The skeleton copied into each sandbox's `/` (a small tmpfs, read-only once mounted): mount points,
+   * device node stubs, /bin symlinks and the minimal /etc. Copied rather than bound, so that no host
+   * path shows in the sandbox's /proc/self/mountinfo.
+   */
   skeleton: string;
-  /** The minimal /etc bound read-only into every sandbox. */
+  /** The minimal /etc inside the skeleton. */
   etc: string;
   /** Top-level directories that are real directories on this host and need their own bind mount. */
   rootBinds: string[];
@@ -159,7 +227,7 @@ export function prepareRuntime(runtimeDir: string): Runtime {
       return false;
     }
   });
-  const runtime = { skeleton: join(dir, 'root'), etc: join(dir, 'etc'), rootBinds };
+  const runtime = { skeleton: join(dir, 'root'), etc: join(dir, 'root', 'etc'), rootBinds };
   if (existsSync(join(dir, 'ready'))) return runtime;
 
   const building = join(runtimeDir, `building-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -186,8 +254,7 @@ export function prepareRuntime(runtimeDir: string): Runtime {
   symlinkSync('/proc/self/fd/1', join(dev, 'stdout'));
   symlinkSync('/proc/self/fd/2', join(dev, 'stderr'));
 
-  const etc = join(building, 'etc');
-  mkdirSync(etc);
+  const etc = join(skeleton, 'etc');
   for (const entry of etcEntries) copyEtcEntry(`/etc/${entry}`, join(etc, entry), entry === 'resolv.conf');
   writeFileSync(
     join(etc, 'passwd'),
@@ -254,6 +321,10 @@ export type MountPlan = {
   /** Lower layers, top first, as paths relative to `layersDir` (keeps the option string short). */
   lowerLayers: string[];
   layersDir: string;
+  /**
+   * The upper and work dirs, relative to `layersDir`: overlayfs shows its options in every
+   * /proc/<pid>/mountinfo, and relative paths keep the host's directory layout out of the sandbox.
+   */
   upper: string;
   work: string;
   /**
@@ -268,24 +339,27 @@ export type MountPlan = {
    * 5-9 ms with `volatile`. The price: fsync inside the sandbox is a no-op.
    */
   durability: 'volatile' | 'fsync';
+  /** Size of the sandbox's /dev/shm tmpfs (RAM), in bytes. */
+  shmBytes: number;
 };
 
 /**
  * The fstabs the init mounts with two `mount -a` calls (two processes instead of ~45): the system and the
  * overlay first, then, after making sure each persistent directory exists in the overlay (layers made
- * before a directory joined `persistentDirs` lack it), the binds of those directories and /proc.
+ * before a directory joined `persistentDirs` lack it), the binds of those directories and /proc, with
+ * /proc/sys and /proc/sysrq-trigger read-only over it (host-global kernel settings; a sandbox's own
+ * network namespace settings are read-only too).
  */
 export function buildFstab(plan: MountPlan): { system: string; binds: string } {
   const root = plan.mountPoint;
   const lines: string[] = [];
   const add = (source: string, target: string, type: string, options: string) =>
     lines.push(`${fstabPath(source)} ${fstabPath(target)} ${type} ${options} 0 0`);
-  add(plan.runtime.skeleton, root, 'none', 'bind,ro');
-  add('/usr', join(root, 'usr'), 'none', 'bind,ro');
-  for (const name of plan.runtime.rootBinds) add(`/${name}`, join(root, name), 'none', 'bind,ro');
-  add(plan.runtime.etc, join(root, 'etc'), 'none', 'bind,ro');
-  for (const node of deviceNodes) add(`/dev/${node}`, join(root, 'dev', node), 'none', 'bind');
-  add('shm', join(root, 'dev/shm'), 'tmpfs', 'mode=1777,nosuid,nodev');
+  add('/usr', join(root, 'usr'), 'none', 'bind,ro,nosuid,nodev');
+  for (const name of plan.runtime.rootBinds)
+    add(`/${name}`, join(root, name), 'none', 'bind,ro,nosuid,nodev');
+  for (const node of deviceNodes) add(`/dev/${node}`, join(root, 'dev', node), 'none', 'bind,nosuid');
+  add('shm', join(root, 'dev/shm'), 'tmpfs', `mode=1777,nosuid,nodev,size=${plan.shmBytes}`);
   const lower = plan.lowerLayers.length > 0 ? plan.lowerLayers.join(':') : 'empty';
   add(
     'overlay',
@@ -297,22 +371,28 @@ export function buildFstab(plan: MountPlan): { system: string; binds: string } {
   lines.length = 0;
   for (const sub of persistentDirs) add(join(root, '.sbx', sub), join(root, sub), 'none', 'bind');
   add('proc', join(root, 'proc'), 'proc', 'nosuid,nodev,noexec');
+  add(join(root, 'proc/sys'), join(root, 'proc/sys'), 'none', 'bind,ro,nosuid,nodev,noexec');
+  if (existsSync('/proc/sysrq-trigger'))
+    add('/dev/null', join(root, 'proc/sysrq-trigger'), 'none', 'bind,ro');
   return { system, binds: `${lines.join('\n')}\n` };
 }
 
 /**
- * The init's set-up, run as PID 1 of the new namespaces: mount everything with one `mount -a`, pivot into
- * the new root, drop the host's root, then become a reaper that ignores the signals a sandbox process
- * could send it.
- * Arguments: $1 fstab, $2 mount point, $3 layers dir (lowerdirs are relative to it), $4 init shell,
- * $5 `isolated` or `shared` network.
+ * The init's set-up, run as PID 1 of the new namespaces: a small tmpfs as the root, the skeleton copied
+ * into it, everything mounted with two `mount -a`, the root made read-only, a pivot into it, the host's
+ * root dropped; then a reaper that ignores the signals a sandbox process could send it.
+ * Arguments: $1 fstab, $2 mount point, $3 layers dir (overlay paths are relative to it), $4 init shell,
+ * $5 `isolated` or `shared` network, $6 skeleton.
  */
 const setupScript = `set -eu
+mount -t tmpfs -o mode=755,size=8m,nosuid,nodev statebox "$2"
+cp -a "$6/." "$2/"
 cd "$3"
 mount -a -T "$1"
 cd "$2"
 mkdir -p ${persistentDirs.map((dir) => `.sbx/${dir}`).join(' ')}
 mount -a -T "$1.binds"
+mount -o remount,bind,ro,nosuid,nodev "$2"
 pivot_root . .old
 umount -l /.old /.sbx
 cd /
@@ -323,12 +403,27 @@ exec </dev/null >/dev/null 2>&1
 exec "$4" -c 'trap "" TERM INT HUP QUIT USR1 USR2; while :; do sleep 2147483647 & wait $!; done' statebox-init
 `;
 
-export type RunningInit = { supervisorPid: number; initPid: number; initStartTime: string };
+export type RunningInit = {
+  supervisorPid: number;
+  initPid: number;
+  initStartTime: string;
+  /** The control groups of this start (root only): limits, freezing, and finding an exec's processes. */
+  cgroups?: SandboxCgroups;
+};
 
 /** Starts a sandbox's namespaces and init; resolves once the root is mounted and the init is waiting. */
 export async function startInit(
   tools: IsolationTools,
-  options: { fstabPath: string; mountPoint: string; layersDir: string; network: boolean; sandboxId: string },
+  options: {
+    fstabPath: string;
+    mountPoint: string;
+    layersDir: string;
+    skeleton: string;
+    network: boolean;
+    sandboxId: string;
+    /** Replaced by `<home>` in error messages: host paths stay out of what callers see. */
+    home: string;
+  },
 ): Promise<RunningInit> {
   const args = [
     ...(tools.rootless ? ['--user', '--map-root-user'] : []),
@@ -351,11 +446,12 @@ export async function startInit(
     options.layersDir,
     tools.initShell,
     options.network ? 'shared' : 'isolated',
+    options.skeleton,
   ];
   const child = spawn(tools.unshare, args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    env: HELPER_ENV,
   });
   const supervisorPid = child.pid;
   let stderr = '';
@@ -386,7 +482,7 @@ export async function startInit(
     if (supervisorPid !== undefined) killQuietly(supervisorPid);
     throw new ProviderError(
       'local',
-      `Could not start sandbox ${options.sandboxId}: ${stderr.trim() || 'the init exited before it was ready'}. ` +
+      `Could not start sandbox ${options.sandboxId}: ${redactHostPaths(stderr.trim(), options.home) || 'the init exited before it was ready'}. ` +
         'If this persists, check that overlayfs is available (grep overlay /proc/filesystems) and that the ' +
         'state directory is on a local filesystem.',
       { sandboxId: options.sandboxId, operation: 'start' },
@@ -470,8 +566,21 @@ function processState(pid: number): string | undefined {
  */
 export async function freezeSandbox(
   runtime: RunningInit,
+  groups?: SandboxCgroups,
   timeoutMs = 2000,
 ): Promise<(() => void) | undefined> {
+  if (groups) {
+    // The freezer stops every process of the sandbox at a point where no system call is half done,
+    // new ones included (a process joining a frozen group freezes at once), and nothing else.
+    const frozen = await freezeCgroup(groups.freezer, timeoutMs).catch(() => false);
+    if (!frozen) {
+      await thawCgroup(groups.freezer);
+      return undefined;
+    }
+    return () => {
+      writeFileSync(join(groups.freezer, 'freezer.state'), 'THAWED');
+    };
+  }
   const stopped = new Set<number>();
   const thaw = () => {
     for (const pid of stopped) {
@@ -531,18 +640,27 @@ function killQuietly(pid: number): void {
   }
 }
 
+/** Replaces the state directory's host path with `<home>`, so error messages do not reveal it. */
+export function redactHostPaths(text: string, home: string): string {
+  return home.length > 1 ? text.replaceAll(home, '<home>') : text;
+}
+
 /**
- * The argv prefix that runs a command inside a running sandbox. It joins the sandbox's namespaces (its
- * network namespace only when it has its own: a shared one is the host's, which an unprivileged caller
- * could not join and need not), then enters a nested user namespace with no mount namespace of its own.
- * There the command is root for files inside the sandbox but has no capability over the sandbox's mounts
- * or the host's devices: it cannot remount /usr read-write, unmount a bind, or create device nodes. A new
- * mount namespace it makes itself gets copies of those mounts, locked by the kernel.
+ * The argv that runs a command inside a running sandbox, to be spawned with `HELPER_ENV` only.
+ *
+ * `nsenter` joins the sandbox's namespaces (its network namespace only when it has its own: a shared one
+ * is the host's) and, as root, drops to the sandbox's unprivileged host uid; then `unshare` enters a
+ * nested user namespace with no mount namespace of its own, where the command is uid 0 for the files
+ * inside the sandbox but holds no capability over its mounts, the host's devices or any host-global
+ * kernel setting (it cannot remount /usr, unmount a bind, write /proc/sys or create device nodes).
+ * Only then does `env -i` give the command the caller's environment: no variable the caller or the
+ * sandbox chose (`LD_PRELOAD`, `GCONV_PATH`, `GLIBC_TUNABLES`, ...) ever reaches `nsenter` or `unshare`.
  */
 export function enterArgs(
   tools: IsolationTools,
   initPid: number,
   network: boolean,
+  environment: Record<string, string>,
 ): { file: string; args: string[] } {
   return {
     file: tools.nsenter,
@@ -557,11 +675,16 @@ export function enterArgs(
       '--ipc',
       '--root',
       '--wd',
+      ...(tools.rootless ? [] : ['--setuid', String(tools.sandboxUid), '--setgid', String(tools.sandboxGid)]),
       '--',
       tools.unshare,
       '--user',
       '--map-root-user',
       '--',
+      tools.env,
+      '-i',
+      '--',
+      ...Object.entries(environment).map(([key, value]) => `${key}=${value}`),
     ],
   };
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
 import { type Home, newLayerId, removeTree, type SandboxRecord } from './home.js';
@@ -32,6 +32,7 @@ export async function createUpper(
   record: SandboxRecord,
   name: string,
   first: boolean,
+  owner?: { uid: number; gid: number },
 ): Promise<void> {
   const upper = upperPath(home, record, name);
   await mkdir(upper, { recursive: true });
@@ -43,7 +44,41 @@ export async function createUpper(
     await mkdir(join(upper, 'mnt'));
     // mkdir's mode is filtered by the umask; the sticky bit must be set explicitly.
     await chmod(join(upper, 'tmp'), 0o1777);
+    // The sandbox's root is this unprivileged host uid: its own directories must be its own.
+    if (owner) {
+      for (const dir of persistentDirNames) await chown(join(upper, dir), owner.uid, owner.gid);
+    }
   }
+}
+
+const persistentDirNames = ['workspace', 'root', 'tmp', 'mnt'];
+
+/**
+ * Gives files that sandboxes created as host root (statebox before sandboxes ran as an unprivileged
+ * uid) to the sandbox uid, so they stay the sandbox root's own: `chown --from=0:0` touches only those,
+ * so it is idempotent and safe on layers that other sandboxes share.
+ */
+export async function adoptRootOwnedFiles(
+  paths: string[],
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  if (paths.length === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('chown', ['-hR', '--from=0:0', `${owner.uid}:${owner.gid}`, '--', ...paths], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: '/usr/bin:/bin' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new ProviderError('local', `Could not migrate file ownership: ${stderr.trim()}`)),
+    );
+  });
 }
 
 export async function isEmptyDir(path: string): Promise<boolean> {

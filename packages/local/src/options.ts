@@ -21,7 +21,68 @@ export type LocalOptions = {
   durability?: 'volatile' | 'fsync';
   /** Environment variables for every exec in every sandbox of this provider. */
   env?: Record<string, string>;
+  /**
+   * When statebox runs as root: the unprivileged host uid (and gid) that sandbox commands run as, so
+   * that uid 0 inside a sandbox is no one on the host. Default 1999990000; no host account may use it.
+   * Rootless, commands run as the calling user and this is ignored.
+   */
+  sandboxUid?: number;
+  /** Per-sandbox resource limits (see `LocalLimits`). */
+  limits?: LocalLimits;
 };
+
+/**
+ * Per-sandbox resource limits. Sizes are bytes or strings such as `'512m'`, `'4g'`. Processes and
+ * memory are enforced with cgroups when statebox runs as root (see the README for rootless hosts).
+ */
+export type LocalLimits = {
+  /** Most processes and threads at once in a sandbox (a fork bomb stops there). Default 2048. */
+  pids?: number;
+  /** Memory (RAM and page cache) of all the sandbox's processes; past it the kernel's OOM killer ends one. Default 4g. */
+  memory?: number | string;
+  /** Size of /dev/shm, a RAM-backed tmpfs. Default 64m. */
+  shm?: number | string;
+};
+
+export type ResolvedLimits = { pids: number; memoryBytes: number; shmBytes: number };
+
+export const DEFAULT_LIMITS: ResolvedLimits = {
+  pids: 2048,
+  memoryBytes: 4 * 1024 ** 3,
+  shmBytes: 64 * 1024 ** 2,
+};
+
+const units: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Bytes from a number or a size like `'512m'`, `'4G'`, `'1.5g'`; undefined when malformed. */
+export function parseSize(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(value);
+  if (!match) return undefined;
+  const bytes = Math.floor(Number(match[1]) * units[match[2]!.toLowerCase()]!);
+  return bytes > 0 ? bytes : undefined;
+}
+
+export function resolveLimits(limits: LocalLimits = {}): ResolvedLimits {
+  return {
+    pids: limits.pids ?? DEFAULT_LIMITS.pids,
+    memoryBytes: limits.memory === undefined ? DEFAULT_LIMITS.memoryBytes : parseSize(limits.memory)!,
+    shmBytes: limits.shm === undefined ? DEFAULT_LIMITS.shmBytes : parseSize(limits.shm)!,
+  };
+}
+
+const sizeSchema = z
+  .union([z.number(), z.string()])
+  .refine(
+    (value) => parseSize(value) !== undefined,
+    'must be a positive size: bytes, or a string such as "512m" or "4g"',
+  );
+
+/** A variable name has no `=` or NUL and is not empty; a value has no NUL. */
+const environmentSchema = z.record(
+  z.string().regex(/^[^=\0]+$/, 'environment variable names must be non-empty, without "=" or NUL'),
+  z.string().regex(/^[^\0]*$/, 'environment variable values must not contain NUL'),
+);
 
 export const localOptionsSchema = z
   .object({
@@ -29,7 +90,21 @@ export const localOptionsSchema = z
     network: z.boolean().optional(),
     maxLayers: z.number().int().min(2).max(400).optional(),
     durability: z.enum(['volatile', 'fsync']).optional(),
-    env: z.record(z.string(), z.string()).optional(),
+    env: environmentSchema.optional(),
+    sandboxUid: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 32 - 2)
+      .optional(),
+    limits: z
+      .object({
+        pids: z.number().int().min(16).optional(),
+        memory: sizeSchema.optional(),
+        shm: sizeSchema.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -38,6 +113,6 @@ export function parseLocalOptions(input: unknown): LocalOptions {
     localOptionsSchema,
     input,
     'local',
-    "home (string), network (boolean), maxLayers (integer 2..400), durability ('volatile' or 'fsync'), env (record of strings)",
+    "home (string), network (boolean), maxLayers (integer 2..400), durability ('volatile' or 'fsync'), env (record of strings), sandboxUid (integer), limits ({ pids, memory, shm })",
   );
 }

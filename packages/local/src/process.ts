@@ -15,6 +15,10 @@ export type RunOptions = {
   onStderr?: ((chunk: Uint8Array) => void) | undefined;
   sandboxId: string;
   operation: string;
+  /** Open file descriptors the process gets as fds 3, 4, … */
+  extraFds?: number[] | undefined;
+  /** Also run on timeout or abort, to end what left the process tree (a cgroup's members). */
+  killAlso?: (() => Promise<unknown>) | undefined;
 };
 
 /**
@@ -30,7 +34,7 @@ export function runProcess(options: RunOptions): Promise<ExecOutput> {
     }
     const child = spawn(options.file, options.args, {
       detached: true,
-      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(options.extraFds ?? [])],
       env: options.env,
     });
     const stdout = new OutputBuffer(options.maxOutputBytes);
@@ -56,6 +60,7 @@ export function runProcess(options: RunOptions): Promise<ExecOutput> {
       if (ended) return;
       ended = reason;
       if (child.pid !== undefined) killTree(child.pid);
+      options.killAlso?.().catch(() => undefined);
     };
     const timer =
       options.timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout'), options.timeoutMs);
@@ -65,7 +70,20 @@ export function runProcess(options: RunOptions): Promise<ExecOutput> {
     child.on('error', (error) => {
       spawnError = error;
     });
+    // After a kill, a process that escaped it (possible only without cgroups) may still hold the output
+    // pipes open; the call settles anyway, shortly after the command itself has exited.
+    child.on('exit', () => {
+      if (!ended) return;
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        child.emit('close', null, 'SIGKILL');
+      }, 500).unref();
+    });
+    let settled = false;
     child.on('close', (code, signal) => {
+      if (settled) return;
+      settled = true;
       if (timer) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (ended === 'abort') {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import {
   type CreateRequest,
   type ExecOutput,
@@ -18,22 +18,38 @@ import {
   UnsupportedCapabilityError,
   type WriteFileOptions,
 } from '@statebox/core';
+import {
+  type CgroupRoots,
+  createExecCgroups,
+  createSandboxCgroups,
+  detectCgroups,
+  isFrozen,
+  joinCgroups,
+  killCgroup,
+  removeExecCgroups,
+  removeSandboxCgroups,
+  thawCgroup,
+} from './cgroups.js';
 import { Home, newSandboxId, removeTree, type SandboxRecord } from './home.js';
 import {
   buildFstab,
+  DEFAULT_SANDBOX_UID,
   enterArgs,
   freezeSandbox,
+  HELPER_ENV,
   type IsolationTools,
   initIsAlive,
   killInit,
   prepareRuntime,
   probeIsolation,
+  type RunningInit,
   type Runtime,
   startInit,
   stopInit,
   waitForExit,
 } from './isolation.js';
 import {
+  adoptRootOwnedFiles,
   collectGarbage,
   compactLayers,
   copyUpper,
@@ -45,7 +61,7 @@ import {
   upperPath,
   workPath,
 } from './layers.js';
-import type { LocalOptions } from './options.js';
+import { type LocalOptions, type ResolvedLimits, resolveLimits } from './options.js';
 import { runProcess } from './process.js';
 
 const WORKDIR = '/workspace';
@@ -65,6 +81,8 @@ export const localCapabilities: SandboxCapabilities = {
   hardLinks: false,
 };
 
+type Setup = { tools: IsolationTools; runtime: Runtime; cgroups: CgroupRoots | undefined };
+
 export class LocalProvider implements SandboxProvider {
   readonly specificationVersion = 'statebox-v1' as const;
   readonly name = 'local';
@@ -72,8 +90,10 @@ export class LocalProvider implements SandboxProvider {
   readonly home: Home;
   readonly #options: Required<Pick<LocalOptions, 'network' | 'maxLayers' | 'durability'>> & {
     env: Record<string, string>;
+    sandboxUid: number;
+    limits: ResolvedLimits;
   };
-  #setup: Promise<{ tools: IsolationTools; runtime: Runtime }> | undefined;
+  #setup: Promise<Setup> | undefined;
 
   constructor(options: LocalOptions & { home: string }) {
     this.home = new Home(options.home);
@@ -82,15 +102,17 @@ export class LocalProvider implements SandboxProvider {
       maxLayers: options.maxLayers ?? 64,
       durability: options.durability ?? 'volatile',
       env: options.env ?? {},
+      sandboxUid: options.sandboxUid ?? DEFAULT_SANDBOX_UID,
+      limits: resolveLimits(options.limits),
     };
   }
 
   /** Checks the host once, lazily: constructing a provider never fails, its first use may. */
-  #ready(): Promise<{ tools: IsolationTools; runtime: Runtime }> {
+  #ready(): Promise<Setup> {
     this.#setup ??= (async () => {
-      const tools = probeIsolation();
+      const tools = probeIsolation(this.#options.sandboxUid);
       await this.home.ensure();
-      return { tools, runtime: prepareRuntime(this.home.runtimeDir) };
+      return { tools, runtime: prepareRuntime(this.home.runtimeDir), cgroups: detectCgroups() };
     })().catch((error) => {
       this.#setup = undefined;
       throw error;
@@ -107,7 +129,7 @@ export class LocalProvider implements SandboxProvider {
         { operation: 'create' },
       );
     }
-    await this.#ready();
+    const { tools } = await this.#ready();
     const record: SandboxRecord = {
       version: 1,
       id: newSandboxId(),
@@ -118,10 +140,14 @@ export class LocalProvider implements SandboxProvider {
       network: this.#options.network,
       layers: [],
       upper: 'u-0',
+      owner: tools.sandboxUid,
     };
     await mkdir(this.home.sandboxDir(record.id), { mode: 0o700 });
     try {
-      await createUpper(this.home, record, record.upper, true);
+      await createUpper(this.home, record, record.upper, true, {
+        uid: tools.sandboxUid,
+        gid: tools.sandboxGid,
+      });
       await this.home.write({ ...record, status: 'suspended' });
       const started = await this.#start(record);
       return this.#info(started);
@@ -150,23 +176,50 @@ export class LocalProvider implements SandboxProvider {
   async exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput> {
     const record = await this.#running(sandboxId, 'exec');
     const { tools } = await this.#ready();
-    const enter = enterArgs(tools, record.runtime!.initPid, record.network);
+    const enter = enterArgs(
+      tools,
+      record.runtime!.initPid,
+      record.network,
+      this.#environment(record, request.env),
+    );
     const argv =
       typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
-    return runProcess({
-      file: enter.file,
-      // `cd` inside the sandbox: the cwd is a sandbox path, meaningless on the host.
-      args: [...enter.args, '/bin/sh', '-c', execWrapper, 'statebox-exec', request.cwd, ...argv],
-      env: this.#environment(record, request.env),
-      stdin: request.stdin,
-      timeoutMs: request.timeoutMs,
-      signal: request.signal,
-      maxOutputBytes: request.maxOutputBytes,
-      onStdout: request.onStdout,
-      onStderr: request.onStderr,
-      sandboxId,
-      operation: 'exec',
-    });
+    const groups = record.runtime!.cgroups;
+    if (groups && isFrozen(groups.freezer)) await this.#thawIfAbandoned(sandboxId);
+    const execGroups = groups ? await createExecCgroups(groups) : undefined;
+    try {
+      return await runProcess({
+        file: enter.file,
+        // `cd` inside the sandbox: the cwd is a sandbox path, meaningless on the host.
+        args: [
+          ...enter.args,
+          '/bin/sh',
+          '-c',
+          execWrapper,
+          'statebox-exec',
+          execGroups ? 'cgroups' : 'none',
+          request.cwd,
+          ...argv,
+        ],
+        env: HELPER_ENV,
+        extraFds: execGroups?.fds,
+        killAlso: execGroups && (() => killCgroup(execGroups)),
+        stdin: request.stdin,
+        timeoutMs: request.timeoutMs,
+        signal: request.signal,
+        maxOutputBytes: request.maxOutputBytes,
+        onStdout: request.onStdout,
+        onStderr: request.onStderr,
+        sandboxId,
+        operation: 'exec',
+      });
+    } finally {
+      if (execGroups) {
+        await execGroups.close();
+        // Left in place while a background process the command started still runs in it.
+        await removeExecCgroups(execGroups);
+      }
+    }
   }
 
   async readFile(sandboxId: string, path: string): Promise<Uint8Array> {
@@ -229,7 +282,7 @@ export class LocalProvider implements SandboxProvider {
           // before the record that references it.
           const releaseLayers = await this.home.lock('layers');
           try {
-            const thaw = await freezeSandbox(source.runtime!);
+            const thaw = await freezeSandbox(source.runtime!, source.runtime!.cgroups);
             if (thaw) {
               let layerId: string;
               try {
@@ -273,6 +326,7 @@ export class LocalProvider implements SandboxProvider {
         network: source.network,
         layers: childLayers ?? sealed.layers,
         upper: 'u-0',
+        ...(sealed.owner !== undefined && { owner: sealed.owner }),
       };
       await mkdir(this.home.sandboxDir(child.id), { mode: 0o700 });
       try {
@@ -311,6 +365,9 @@ export class LocalProvider implements SandboxProvider {
   async #remove(record: SandboxRecord): Promise<void> {
     if (record.runtime) await stopInit(record.runtime);
     if (record.teardown) await waitForExit(record.teardown);
+    for (const groups of [record.runtime?.cgroups, record.teardown?.cgroups]) {
+      if (groups) await removeSandboxCgroups(groups);
+    }
     const trash = join(this.home.sandboxesDir, `.deleted-${record.id}-${randomBytes(3).toString('hex')}`);
     await rename(this.home.sandboxDir(record.id), trash);
     await removeTree(trash);
@@ -326,14 +383,24 @@ export class LocalProvider implements SandboxProvider {
   async #start(record: SandboxRecord): Promise<SandboxRecord> {
     const { tools, runtime } = await this.#ready();
     let current = record;
+    const { cgroups } = await this.#ready();
     if (current.teardown) {
       // The overlay of the last suspend must be gone before the same upper is mounted again.
       await waitForExit(current.teardown);
+      if (current.teardown.cgroups) await removeSandboxCgroups(current.teardown.cgroups);
       current = { ...current };
       delete current.teardown;
     }
     if (current.layers.length > this.#options.maxLayers)
       current = await compactLayers(this.home, current, tools);
+    if (current.owner !== tools.sandboxUid && !tools.rootless) {
+      // Made when sandbox commands ran as host root: hand their files to the sandbox uid once.
+      await adoptRootOwnedFiles(
+        [upperPath(this.home, current), ...current.layers.map((layer) => join(this.home.layersDir, layer))],
+        { uid: tools.sandboxUid, gid: tools.sandboxGid },
+      );
+      current = { ...current, owner: tools.sandboxUid };
+    }
     const sandboxDir = this.home.sandboxDir(current.id);
     const mountPoint = join(sandboxDir, 'mnt');
     const fstabPath = join(sandboxDir, 'fstab');
@@ -341,25 +408,57 @@ export class LocalProvider implements SandboxProvider {
     // A crashed mount can leave files in the work dir; overlayfs wants it empty.
     await removeTree(workPath(this.home, current));
     await mkdir(workPath(this.home, current));
+    const fromLayers = (path: string) => relative(this.home.layersDir, path);
     const fstab = buildFstab({
       runtime,
       mountPoint,
       lowerLayers: current.layers,
       layersDir: this.home.layersDir,
-      upper: upperPath(this.home, current),
-      work: workPath(this.home, current),
+      upper: fromLayers(upperPath(this.home, current)),
+      work: fromLayers(workPath(this.home, current)),
       rootless: tools.rootless,
       durability: this.#options.durability,
+      shmBytes: this.#options.limits.shmBytes,
     });
     await writeFile(fstabPath, fstab.system);
     await writeFile(`${fstabPath}.binds`, fstab.binds);
-    const init = await startInit(tools, {
-      fstabPath,
-      mountPoint,
-      layersDir: this.home.layersDir,
-      network: current.network,
-      sandboxId: current.id,
-    });
+    const groups = cgroups && (await createSandboxCgroups(cgroups, current.id, this.#options.limits));
+    let init: RunningInit;
+    try {
+      init = await startInit(tools, {
+        fstabPath,
+        mountPoint,
+        layersDir: this.home.layersDir,
+        skeleton: runtime.skeleton,
+        network: current.network,
+        sandboxId: current.id,
+        home: this.home.root,
+      });
+    } catch (error) {
+      if (groups) await removeSandboxCgroups(groups);
+      throw error;
+    }
+    if (groups) {
+      try {
+        await joinCgroups(groups, init.initPid);
+        // The memory limit's OOM killer should pick a command, not the init that holds the sandbox
+        // together (where allowed: it needs CAP_SYS_RESOURCE; a killed init is restarted by the next exec).
+        await writeFile(`/proc/${init.initPid}/oom_score_adj`, '-1000').catch(() => undefined);
+      } catch (error) {
+        await stopInit(init);
+        await removeSandboxCgroups(groups);
+        throw new ProviderError(
+          'local',
+          `Could not put sandbox ${current.id} in its control groups: ${(error as Error).message}`,
+          {
+            sandboxId: current.id,
+            operation: 'start',
+            cause: error,
+          },
+        );
+      }
+      init = { ...init, cgroups: groups };
+    }
     const started: SandboxRecord = { ...current, status: 'running', runtime: init };
     try {
       await this.home.write(started);
@@ -368,6 +467,21 @@ export class LocalProvider implements SandboxProvider {
       throw error;
     }
     return started;
+  }
+
+  /**
+   * A sandbox found frozen by an exec: a fork freezes it only while holding its lock, so once the lock
+   * is ours, a freeze still in place belongs to a fork that died, and is undone.
+   */
+  async #thawIfAbandoned(sandboxId: string): Promise<void> {
+    const release = await this.home.lock(sandboxId);
+    try {
+      const record = await this.home.read(sandboxId);
+      const groups = record?.runtime?.cgroups;
+      if (groups && isFrozen(groups.freezer)) await thawCgroup(groups.freezer);
+    } finally {
+      await release();
+    }
   }
 
   /** Loads a record (repairing an interrupted seal) or throws SandboxNotFoundError. */
@@ -487,8 +601,15 @@ export class LocalProvider implements SandboxProvider {
   }
 }
 
-/** $1 cwd, then the argv. Exits 126 with a clear message when the cwd is missing, as `docker exec` does. */
-const execWrapper = `cd -- "$1" 2>/dev/null || { echo "statebox: working directory $1 does not exist in the sandbox" >&2; exit 126; }
+/**
+ * $1 `cgroups` when fds 3-5 are the exec's `cgroup.procs` files to join before anything else runs (they
+ * are closed before the command starts), $2 cwd, then the argv. Exits 126 with a clear message when the cwd is missing, as `docker exec` does. */
+const execWrapper = `if [ "$1" = cgroups ]; then
+  { echo 0 >&3 && echo 0 >&4 && echo 0 >&5; } 2>/dev/null || { echo "statebox: the sandbox stopped while this command was starting" >&2; exit 125; }
+  exec 3>&- 4>&- 5>&-
+fi
+shift
+cd -- "$1" 2>/dev/null || { echo "statebox: working directory $1 does not exist in the sandbox" >&2; exit 126; }
 shift
 exec "$@"`;
 
