@@ -11,6 +11,7 @@ import {
   InvalidStateError,
   type ListFilter,
   ProviderError,
+  type ReadFileOptions,
   type SandboxCapabilities,
   type SandboxInfo,
   SandboxNotFoundError,
@@ -30,6 +31,7 @@ import {
   removeSandboxCgroups,
   thawCgroup,
 } from './cgroups.js';
+import { readSandboxFile, writeSandboxFile } from './files.js';
 import { Home, newSandboxId, removeTree, type SandboxRecord } from './home.js';
 import {
   buildFstab,
@@ -173,8 +175,12 @@ export class LocalProvider implements SandboxProvider {
     return infos.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
-  async exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput> {
-    const record = await this.#running(sandboxId, 'exec');
+  exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput> {
+    return this.#exec(sandboxId, request, 'exec');
+  }
+
+  async #exec(sandboxId: string, request: ExecRequest, operation: string): Promise<ExecOutput> {
+    const record = await this.#running(sandboxId, operation);
     const { tools } = await this.#ready();
     const enter = enterArgs(
       tools,
@@ -211,7 +217,7 @@ export class LocalProvider implements SandboxProvider {
         onStdout: request.onStdout,
         onStderr: request.onStderr,
         sandboxId,
-        operation: 'exec',
+        operation,
       });
     } finally {
       if (execGroups) {
@@ -222,9 +228,13 @@ export class LocalProvider implements SandboxProvider {
     }
   }
 
-  async readFile(sandboxId: string, path: string): Promise<Uint8Array> {
-    const output = await this.#fileCommand(sandboxId, 'readFile', path, readScript, [path]);
-    return output.stdout;
+  async readFile(sandboxId: string, path: string, options: ReadFileOptions): Promise<Uint8Array> {
+    return readSandboxFile(
+      (request) => this.#exec(sandboxId, request, 'readFile'),
+      { sandboxId, provider: this.name },
+      path,
+      options,
+    );
   }
 
   async writeFile(
@@ -233,8 +243,13 @@ export class LocalProvider implements SandboxProvider {
     data: Uint8Array,
     options: WriteFileOptions = {},
   ): Promise<void> {
-    const mode = options.mode === undefined ? '' : options.mode.toString(8);
-    await this.#fileCommand(sandboxId, 'writeFile', path, writeScript, [path, mode], data);
+    await writeSandboxFile(
+      (request) => this.#exec(sandboxId, request, 'writeFile'),
+      { sandboxId, provider: this.name },
+      path,
+      data,
+      options,
+    );
   }
 
   async suspend(sandboxId: string): Promise<SandboxInfo> {
@@ -547,47 +562,6 @@ export class LocalProvider implements SandboxProvider {
     };
   }
 
-  async #fileCommand(
-    sandboxId: string,
-    operation: 'readFile' | 'writeFile',
-    path: string,
-    script: string,
-    args: string[],
-    stdin?: Uint8Array,
-  ): Promise<ExecOutput> {
-    // Files are read and written by a process inside the sandbox, so every path, `..` and symlink
-    // resolves against the sandbox's own root: a link to /etc/shadow finds the sandbox's /etc, not ours.
-    const output = await this.exec(sandboxId, {
-      command: ['/bin/sh', '-c', script, `statebox-${operation}`, ...args],
-      cwd: '/',
-      maxOutputBytes: Number.MAX_SAFE_INTEGER,
-      ...(stdin && { stdin }),
-    });
-    if (output.exitCode === 0) return output;
-    const message = new TextDecoder().decode(output.stderr).trim();
-    if (output.exitCode === 100) throw new FileNotFoundError(path, { sandboxId, operation });
-    if (output.exitCode === 101) {
-      throw new InvalidPathError(path, 'it is a directory; read or write the files inside it.', {
-        sandboxId,
-        operation,
-      });
-    }
-    if (output.exitCode === 102) {
-      throw new InvalidPathError(path, `a parent of it is not a directory (${message}).`, {
-        sandboxId,
-        operation,
-      });
-    }
-    throw new ProviderError(
-      this.name,
-      `${operation} ${path} in sandbox ${sandboxId} failed: ${message || `exit ${output.exitCode}`}`,
-      {
-        sandboxId,
-        operation,
-      },
-    );
-  }
-
   #info(record: SandboxRecord): SandboxInfo {
     return {
       id: record.id,
@@ -612,20 +586,3 @@ shift
 cd -- "$1" 2>/dev/null || { echo "statebox: working directory $1 does not exist in the sandbox" >&2; exit 126; }
 shift
 exec "$@"`;
-
-/** $1 path. Exit codes: 100 missing, 101 a directory. */
-const readScript = `if [ -d "$1" ]; then exit 101; fi
-if [ ! -e "$1" ]; then exit 100; fi
-exec cat -- "$1"`;
-
-/**
- * $1 path, $2 octal mode or empty. Writes in place, so an existing file keeps its mode unless one is
- * given, and a symlink is written through (inside the sandbox). Exit codes: 101 a directory, 102 a parent
- * is not a directory.
- */
-const writeScript = `umask 022
-if [ -d "$1" ]; then exit 101; fi
-case "$1" in */*) parent="\${1%/*}"; [ -n "$parent" ] || parent=/ ;; *) parent=. ;; esac
-if [ ! -d "$parent" ]; then mkdir -p -- "$parent" 2>&1 >&2 || exit 102; fi
-cat > "$1" || exit 1
-if [ -n "$2" ]; then chmod "$2" -- "$1" || exit 1; fi`;
