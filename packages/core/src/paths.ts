@@ -22,7 +22,7 @@ export function resolveSandboxPath(
   }
   if (path.length === 0) throw new InvalidPathError(path, 'the path is empty.', options);
   if (path.includes('\0')) throw new InvalidPathError(path, 'it contains a NUL byte.', options);
-  if (path.startsWith('/')) return posix.normalize(path).replace(/(.)\/$/, '$1');
+  if (path.startsWith('/')) return checkLengths(posix.normalize(path).replace(/(.)\/$/, '$1'), path, options);
   const joined = posix.normalize(posix.join(workdir, path));
   const base = workdir.endsWith('/') ? workdir : `${workdir}/`;
   if (joined !== workdir && !joined.startsWith(base)) {
@@ -32,5 +32,30 @@ export function resolveSandboxPath(
       options,
     );
   }
-  return joined.replace(/(.)\/$/, '$1');
+  return checkLengths(joined.replace(/(.)\/$/, '$1'), path, options);
+}
+
+/** Linux's limits: 255 bytes a name (NAME_MAX), 4095 a path (PATH_MAX less its NUL). */
+const NAME_MAX = 255;
+const PATH_MAX = 4095;
+
+function checkLengths(resolved: string, path: string, options: { sandboxId?: string }): string {
+  const encoder = new TextEncoder();
+  if (encoder.encode(resolved).byteLength > PATH_MAX) {
+    throw new InvalidPathError(
+      path.length > 80 ? `${path.slice(0, 80)}…` : path,
+      `it is longer than ${PATH_MAX} bytes, the most a Linux path may have. Use a shorter path, or cd into a directory with exec.`,
+      options,
+    );
+  }
+  for (const name of resolved.split('/')) {
+    if (encoder.encode(name).byteLength > NAME_MAX) {
+      throw new InvalidPathError(
+        path.length > 80 ? `${path.slice(0, 80)}…` : path,
+        `the name ${JSON.stringify(name.slice(0, 40))}… is ${encoder.encode(name).byteLength} bytes, over the ${NAME_MAX} a file name may have.`,
+        options,
+      );
+    }
+  }
+  return resolved;
 }

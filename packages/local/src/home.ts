@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ProviderError, TransientError } from '@statebox/core';
+import { ConfigError, ProviderError, TransientError } from '@statebox/core';
 import type { RunningInit } from './isolation.js';
 
 /**
@@ -72,7 +72,20 @@ export class Home {
   }
 
   async ensure(): Promise<void> {
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(this.root, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new ConfigError(
+        'home',
+        code === 'EEXIST' || code === 'ENOTDIR'
+          ? `The local provider's home ${this.root} (or a parent of it) is a file, not a directory. ` +
+              'Point home (or STATEBOX_HOME) at a directory, or at a path that does not exist yet.'
+          : `The local provider cannot create its home ${this.root}: ${(error as Error).message}. ` +
+              'Point home (or STATEBOX_HOME) at a writable directory.',
+        { cause: error },
+      );
+    }
     await Promise.all(
       [this.sandboxesDir, this.layersDir, this.runtimeDir, this.locksDir].map((dir) =>
         mkdir(dir, { recursive: true, mode: 0o700 }),
