@@ -272,22 +272,22 @@ export function describeHardening(suite: SuiteContext): void {
             'ln -s made-by-write.txt dangling && mkdir -p real-dir && ln -s real-dir dir-link',
         );
         await box.writeFile('safe/links/relative', 'through the relative link');
-        await run(box, 'test -L safe/links/relative');
+        await expectSymlink(box, 'safe/links/relative');
         expect((await run(box, 'readlink safe/links/relative')).trim()).toBe('target.txt');
         expect(await run(box, 'cat safe/links/target.txt')).toBe('through the relative link');
 
         await box.writeFile('safe/links/absolute', 'through the absolute link');
-        await run(box, 'test -L safe/links/absolute');
+        await expectSymlink(box, 'safe/links/absolute');
         expect(await run(box, 'cat safe/links/target.txt')).toBe('through the absolute link');
 
         await box.writeFile('safe/links/dangling', 'created through a dangling link');
-        await run(box, 'test -L safe/links/dangling');
+        await expectSymlink(box, 'safe/links/dangling');
         expect((await run(box, 'readlink safe/links/dangling')).trim()).toBe('made-by-write.txt');
         expect(await run(box, 'cat safe/links/made-by-write.txt')).toBe('created through a dangling link');
         expect(await box.readFile('safe/links/dangling', 'utf8')).toBe('created through a dangling link');
 
         await box.writeFile('safe/links/dir-link/file.txt', 'under a linked directory');
-        await run(box, 'test -L safe/links/dir-link');
+        await expectSymlink(box, 'safe/links/dir-link');
         expect(await run(box, 'cat safe/links/real-dir/file.txt')).toBe('under a linked directory');
       },
       noSymlinks,
@@ -301,7 +301,7 @@ export function describeHardening(suite: SuiteContext): void {
         await run(box, 'ln -s tool.sh safe/modes/tool-link');
         await box.writeFile('safe/modes/tool-link', '#!/bin/sh\necho v2\n');
         expect((await run(box, 'stat -c %a safe/modes/tool.sh')).trim()).toBe('750');
-        await run(box, 'test -L safe/modes/tool-link');
+        await expectSymlink(box, 'safe/modes/tool-link');
         expect(await run(box, './safe/modes/tool-link')).toBe('v2\n');
       },
       unless(capabilities.symlinks, capabilities, 'symlinks') ??
@@ -738,6 +738,17 @@ async function expectStopped(box: Sandbox, tick: string, when: string): Promise<
   const [before, after] = await tickSizes(box, tick);
   expect(before, `the daemon never wrote ${tick}: is setsid in the image?`).toBeGreaterThan(0);
   expect(after, `the setsid daemon still runs ${when}`).toBe(before);
+}
+
+/** Asserts that `path` is still a symlink after a writeFile through it (not replaced by a regular file). */
+async function expectSymlink(box: Sandbox, path: string): Promise<void> {
+  const quoted = shellQuote(path);
+  const kind = (
+    await run(box, `if [ -L ${quoted} ]; then echo symlink; else stat -c %F ${quoted}; fi`)
+  ).trim();
+  expect(kind, `writeFile through ${path} replaced the symlink instead of writing its target`).toBe(
+    'symlink',
+  );
 }
 
 /**
