@@ -126,9 +126,26 @@ const retryableOperations = new Set(['get', 'readFile', 'suspend', 'resume', 'de
 export function parseOptions<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const option = issue.path.join('.') || what;
-  throw new ConfigError(option, `Invalid ${what}: '${option}' ${issue.message.toLowerCase()}.`);
+  const issue = innermostIssue(parsed.error.issues[0]!);
+  const option = issue.path.map(String).join('.') || what;
+  const message = issue.message.charAt(0).toLowerCase() + issue.message.slice(1);
+  throw new ConfigError(option, `Invalid ${what}: '${option}' ${message}.`);
+}
+
+/**
+ * The issue that says what is wrong. zod wraps a record key's issue ("invalid key in record") and a
+ * union's ("invalid input"); the refinement inside, e.g. an env name containing `=`, is the useful one.
+ */
+function innermostIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  let inner: z.core.$ZodIssue | undefined;
+  if (issue.code === 'invalid_key') inner = issue.issues[0];
+  // The branch of the union that got past its type check is the one the caller meant.
+  if (issue.code === 'invalid_union') {
+    inner = issue.errors.find((branch) => branch[0] && branch[0].code !== 'invalid_type')?.[0];
+  }
+  if (!inner) return issue;
+  const explained = innermostIssue(inner);
+  return { path: [...issue.path, ...explained.path], message: explained.message };
 }
 
 /**
@@ -196,7 +213,7 @@ export class Sandbox {
    */
   async exec(command: string | readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     this.#assertUsable('exec');
-    parseOptions(commandSchema, command, 'exec command');
+    parseOptions(z.object({ command: commandSchema }), { command }, 'exec command');
     const parsed = parseOptions(execOptionsSchema, options, 'exec options');
     const stdoutDecoder = new TextDecoder();
     const stderrDecoder = new TextDecoder();

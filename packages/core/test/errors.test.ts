@@ -3,6 +3,7 @@ import type * as errors from '../src/errors.js';
 import {
   ConfigError,
   FileNotFoundError,
+  FileTooLargeError,
   InvalidPathError,
   InvalidStateError,
   ProviderError,
@@ -31,12 +32,17 @@ describe('errors', () => {
     expect(TransientError.isInstance(foreign)).toBe(false);
     expect(TimeoutError.isInstance(new copy.TimeoutError('exec', 10))).toBe(true);
     expect(ConfigError.isInstance(new copy.ConfigError('provider', 'bad'))).toBe(true);
+    const tooLarge = new copy.FileTooLargeError('/workspace/big', 10, 5);
+    expect(tooLarge instanceof FileTooLargeError).toBe(false);
+    expect(FileTooLargeError.isInstance(tooLarge)).toBe(true);
+    expect(FileNotFoundError.isInstance(tooLarge)).toBe(false);
   });
 
   it('isInstance tells the classes apart and rejects non-errors', () => {
     const samples: [StateboxError, { isInstance: (error: unknown) => boolean }][] = [
       [new SandboxNotFoundError('sbx-1'), SandboxNotFoundError],
       [new FileNotFoundError('/workspace/a', { sandboxId: 'sbx-1' }), FileNotFoundError],
+      [new FileTooLargeError('/workspace/a', 10, 5, { sandboxId: 'sbx-1' }), FileTooLargeError],
       [new TransientError('busy'), TransientError],
       [new UnsupportedCapabilityError('fork', 'local', 'Use create().'), UnsupportedCapabilityError],
       [new InvalidStateError('sbx-1', 'exec', 'suspended', 'Call resume().'), InvalidStateError],

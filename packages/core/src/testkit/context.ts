@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, it } from 'vitest';
+import { afterAll, beforeAll, it, type TestContext } from 'vitest';
 import type { SandboxCapabilities } from '../capabilities.js';
 import type { CreateRequest, SandboxProvider } from '../provider.js';
 import type { Sandbox } from '../sandbox.js';
@@ -33,9 +33,11 @@ export type SuiteContext = ConformanceContext & {
   create: (request?: CreateRequest) => Promise<Sandbox>;
   /**
    * Registers a case. `unsupported` names why this provider cannot run it (a capability it does not
-   * declare); the case is then skipped with that reason in its title, never silently passed.
+   * declare); the case is then skipped with that reason in its title, never silently passed. A case that
+   * learns only while running that it cannot check something (a tool missing from the image) calls the
+   * vitest context's `skip(note)`, so it is reported as skipped with that note, not as passed.
    */
-  test: (title: string, fn: () => Promise<void>, unsupported?: string) => void;
+  test: (title: string, fn: (context: TestContext) => Promise<void>, unsupported?: string) => void;
   /** Creates one sandbox for a whole describe block (in beforeAll) and destroys it in afterAll. */
   shared: (request?: CreateRequest) => () => Sandbox;
 };

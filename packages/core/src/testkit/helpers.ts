@@ -145,3 +145,41 @@ export async function waitForFile(box: Sandbox, path: string, limitMs = 60_000):
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * Settles as `pending` does, or rejects with an error naming `what` once `limitMs` have passed: an
+ * operation that hangs then fails its case at once, instead of holding the suite until the test timeout.
+ * A late outcome of `pending` is swallowed (the case's sandbox is destroyed after it anyway).
+ */
+export function within<T>(pending: Promise<T>, limitMs: number, what: string): Promise<T> {
+  pending.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not settle within ${limitMs} ms (it hangs)`)),
+      limitMs,
+    );
+  });
+  return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Awaits `pending`, which must reject because `reason` was signalled: with `reason` itself or with an
+ * `AbortError`. Returns what it rejected with; a result or another error fails the case.
+ */
+export async function expectAborted(
+  pending: Promise<unknown>,
+  reason: unknown,
+  what: string,
+): Promise<unknown> {
+  const rejection = await pending.then(
+    (result) => expect.fail(`${what}: resolved with ${preview(result)} although its signal was aborted`),
+    (error: unknown) => error,
+  );
+  const aborted = rejection === reason || (rejection as Error | undefined)?.name === 'AbortError';
+  expect(
+    aborted,
+    `${what}: expected the abort reason or an AbortError, got ${describeError(rejection)}`,
+  ).toBe(true);
+  return rejection;
+}

@@ -17,6 +17,7 @@ import { type ConformanceContext, createSuiteContext, RUN_LABEL } from './contex
 import { describeExec } from './exec.js';
 import { describeFiles } from './files.js';
 import { describeFork } from './fork.js';
+import { describeHardening } from './hardening.js';
 import { randomSuffix } from './helpers.js';
 import { describeLifecycle } from './lifecycle.js';
 import { describeSuspend } from './suspend.js';
@@ -139,6 +140,7 @@ export function runConformance(options: ConformanceOptions): void {
     describeFiles(context);
     describeSuspend(context);
     describeFork(context);
+    describeHardening(context);
 
     if (options.additionalTests) {
       const title = `${options.name}: adapter-specific`;
