@@ -504,13 +504,24 @@ export class LocalProvider implements SandboxProvider {
   }
 
   /**
-   * After a command ended abnormally: if the init it entered is gone (a suspend, destroy or restarting
-   * fork ran meanwhile), its end says nothing about the command, so it is an error, not a result.
+   * After a command ended abnormally: if the init it entered is no longer the sandbox's live init (a
+   * suspend, destroy or restarting fork ran meanwhile), its end says nothing about the command, so it is
+   * an error, not a result. Such an operation holds the lock until its record is written: waiting for the
+   * lock gives its outcome.
    */
   async #assertNotInterrupted(sandboxId: string, entered: RunningInit, operation: string): Promise<void> {
-    if (initIsAlive(entered)) return;
-    const current = await this.home.read(sandboxId).catch(() => undefined);
-    if (!current) throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation: operation });
+    const release = await this.home.lock(sandboxId);
+    let current: SandboxRecord | undefined;
+    try {
+      current = await this.home.read(sandboxId).catch(() => undefined);
+    } finally {
+      await release({ remove: current === undefined });
+    }
+    const same =
+      current?.runtime?.initPid === entered.initPid &&
+      current.runtime.initStartTime === entered.initStartTime;
+    if (same && initIsAlive(entered)) return;
+    if (!current) throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation });
     if (current.status === 'suspended') {
       throw new InvalidStateError(
         sandboxId,
@@ -523,8 +534,8 @@ export class LocalProvider implements SandboxProvider {
       sandboxId,
       operation,
       'restarted',
-      'Its processes were ended while the command ran (a fork that restarted it, or a crash of its init); ' +
-        'run the command again.',
+      'Its processes were ended while the command ran (a fork that restarted it, or its init died); ' +
+        'run the command again (the next one restarts a sandbox whose init died).',
     );
   }
 
