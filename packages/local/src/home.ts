@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, ProviderError, TransientError } from '@statebox/core';
 import type { RunningInit } from './isolation.js';
+import { lockFile, type Release } from './lock.js';
 
 /**
  * The state directory. Everything a sandbox is lives here, so a sandbox suspended by one process is
@@ -17,6 +19,13 @@ import type { RunningInit } from './isolation.js';
  *   <home>/layers/<layerId>/             sealed, immutable layers shared by forks
  *   <home>/runtime/                      the root skeleton and minimal /etc every sandbox mounts
  *   <home>/locks/                        one lock file per sandbox, plus `layers` for layer GC
+ *
+ * Every change is made so that a process killed at any point leaves something the next operation (from
+ * any process, under the sandbox's lock) finishes or undoes: records are replaced atomically, each
+ * multi-step operation writes its intent into the record first (`creating`, `pendingFork`,
+ * `pendingSeal`, `pendingCompact`), and directories under construction or deletion carry the id of the
+ * sandbox whose lock their maker holds (`.building-<layer>-<sandbox>`, `.deleted-<sandbox>-<n>`), so
+ * garbage collection can tell a dead maker's leftovers from work in progress.
  */
 export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STATEBOX_HOME) return env.STATEBOX_HOME;
@@ -54,7 +63,36 @@ export type SandboxRecord = {
   owner?: number;
   /** A seal in progress, kept so a crash between its steps can be rolled forward or back. */
   pendingSeal?: { from: string; layerId: string; to: string };
+  /**
+   * Set while a create or fork makes this sandbox, and cleared by its last step: until then no caller
+   * has its id. Found under the sandbox's lock (so its maker is gone), the sandbox is removed.
+   */
+  creating?: true;
+  /**
+   * A fork of this sandbox in progress: the child it makes, whether this sandbox ran before, and the
+   * layer a live copy is being built into while this sandbox is frozen. Found under the lock, the fork
+   * is rolled back: processes thawed, the child and any half-built layer removed, the status restored.
+   */
+  pendingFork?: { childId: string; wasRunning: boolean; layerId?: string; frozen?: boolean };
+  /**
+   * Set before an init is started and cleared when the record names it: found under the lock, it means
+   * a start died in between and may have left an init that no record names, which is then stopped.
+   */
+  pendingStart?: true;
+  /** A compaction building this layer; it is referenced (kept by GC) until the record uses it or drops it. */
+  pendingCompact?: string;
 };
+
+/** Whether a record carries an operation that did not finish (its process died, or is still at work). */
+export function hasIntent(record: SandboxRecord): boolean {
+  return Boolean(
+    record.creating ||
+      record.pendingFork ||
+      record.pendingSeal ||
+      record.pendingCompact ||
+      record.pendingStart,
+  );
+}
 
 export class Home {
   readonly root: string;
@@ -102,29 +140,39 @@ export class Home {
     return join(this.sandboxDir(id), 'sandbox.json');
   }
 
-  /** The record, or undefined when the sandbox does not exist. Never guesses on a read error. */
-  async read(id: string): Promise<SandboxRecord | undefined> {
+  /**
+   * The record, or undefined when the sandbox does not exist. Never guesses on a read error: a record
+   * that is unreadable is a TransientError, one that is not a record is a ProviderError that says to
+   * destroy the sandbox (destroy works without it).
+   */
+  async read(id: string, operation?: string): Promise<SandboxRecord | undefined> {
     if (!isValidId(id)) return undefined;
     let text: string;
     try {
       text = await readFile(this.recordPath(id), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw new TransientError(`Could not read the record of sandbox ${id}: ${(error as Error).message}`, {
         sandboxId: id,
+        ...(operation && { operation }),
         cause: error,
       });
     }
+    let problem: string;
     try {
-      return JSON.parse(text) as SandboxRecord;
+      const record = JSON.parse(text) as SandboxRecord;
+      problem = recordProblem(record, id);
+      if (!problem) return record;
     } catch (error) {
-      throw new ProviderError(
-        'local',
-        `The record of sandbox ${id} at ${this.recordPath(id)} is corrupt (${(error as Error).message}). ` +
-          'Inspect it, or destroy the sandbox to reclaim its space.',
-        { sandboxId: id, cause: error },
-      );
+      problem = (error as Error).message;
     }
+    throw new ProviderError(
+      'local',
+      `The record of sandbox ${id} (sandboxes/${id}/sandbox.json in the state directory) is corrupt: ${problem}. ` +
+        `Its files cannot be used safely; destroy the sandbox (destroy('${id}')) to stop it and reclaim its space.`,
+      { sandboxId: id, ...(operation && { operation }) },
+    );
   }
 
   /** Writes the record atomically (temp file + rename), so a crash leaves the old or the new one. */
@@ -141,45 +189,22 @@ export class Home {
   }
 
   /**
-   * Takes an exclusive lock (a file created with O_EXCL holding our pid and start time). A lock whose
-   * holder has died is taken over, so a crashed process never wedges a sandbox.
+   * Takes the exclusive lock of a sandbox (or of `layers`), waiting up to `timeoutMs`. The kernel drops
+   * it when its holder dies, so whoever holds a lock knows that every operation that held it before has
+   * finished or died: an intent found in a record under the lock is always a leftover to repair.
    */
-  async lock(name: string, timeoutMs = 30_000): Promise<() => Promise<void>> {
-    const path = join(this.locksDir, `${name}.lock`);
-    const token = `${process.pid} ${processStartTime(process.pid) ?? ''}\n`;
-    const deadline = Date.now() + timeoutMs;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      try {
-        const handle = await open(path, 'wx', 0o600);
-        await handle.writeFile(token);
-        await handle.close();
-        return async () => {
-          await rm(path, { force: true });
-        };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const holder = await readFile(path, 'utf8').catch(() => '');
-      const [pidText, startTime] = holder.trim().split(' ');
-      const pid = Number(pidText);
-      const stale =
-        holder !== '' &&
-        (!Number.isInteger(pid) || !isAlive(pid) || processStartTime(pid) !== (startTime ?? null));
-      if (stale) {
-        // Take over by renaming: only one contender wins the rename of this exact content.
-        const grave = `${path}.stale.${process.pid}`;
-        await rename(path, grave).catch(() => undefined);
-        await rm(grave, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new TransientError(
-          `Sandbox state '${name}' is locked by process ${pidText} for more than ${timeoutMs} ms. ` +
-            'Another statebox operation is running on it; retry when it finishes.',
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+  async lock(name: string, timeoutMs = 30_000): Promise<Release> {
+    const describe = name === 'layers' ? 'The layer store' : `Sandbox ${name}`;
+    return (await lockFile(this.lockPath(name), timeoutMs, describe, isValidId(name) ? name : undefined))!;
+  }
+
+  /** The lock if nobody holds it, else undefined at once. */
+  async tryLock(name: string): Promise<Release | undefined> {
+    return lockFile(this.lockPath(name), 0, name);
+  }
+
+  lockPath(name: string): string {
+    return join(this.locksDir, `${name}.lock`);
   }
 
   async exists(path: string): Promise<boolean> {
@@ -194,6 +219,18 @@ const idPattern = /^sbx-[a-z0-9]{8,32}$/;
 
 export function isValidId(id: string): boolean {
   return idPattern.test(id);
+}
+
+/** What makes a parsed record unusable, or '' when it is sound. */
+function recordProblem(record: SandboxRecord, id: string): string {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) return 'not a JSON object';
+  if (record.id !== id) return `it names sandbox ${String(record.id)}`;
+  if (!Array.isArray(record.layers) || record.layers.some((layer) => typeof layer !== 'string'))
+    return 'its layer list is malformed';
+  if (typeof record.upper !== 'string' || !/^u-[a-z0-9]+$/.test(record.upper))
+    return 'its upper layer is malformed';
+  if (record.status !== 'running' && record.status !== 'suspended') return 'its status is malformed';
+  return '';
 }
 
 export function newSandboxId(): string {
@@ -232,22 +269,46 @@ export function processStartTime(pid: number): string | null {
 }
 
 /**
- * `rm -rf` that also removes what overlayfs leaves unreadable: its `work/work` dir is mode 000, which a
- * non-root owner cannot list until it makes it readable again.
+ * Removes a tree of any depth. Node's `rm` handles the usual case; it fails on paths past PATH_MAX
+ * (ENAMETOOLONG: a sandbox can nest directories until its host path is longer than 4 KB) and, for a
+ * non-root owner, on overlayfs' mode-000 `work/work` dir. Then `chmod -R` and `rm -rf` of coreutils,
+ * which walk with directory descriptors and have no such limit.
  */
 export async function removeTree(path: string): Promise<void> {
   try {
     await rm(path, { recursive: true, force: true });
+    return;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
-    await makeWritable(path);
-    await rm(path, { recursive: true, force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENAMETOOLONG' && code !== 'ENOTEMPTY') throw error;
   }
+  if (process.geteuid?.() !== 0) await runTool('chmod', ['-R', 'u+rwx', '--', path]).catch(() => undefined);
+  await runTool('rm', ['-rf', '--one-file-system', '--', path]);
 }
 
-async function makeWritable(path: string): Promise<void> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isDirectory()) return;
-  await chmod(path, 0o700).catch(() => undefined);
-  for (const entry of await readdir(path).catch(() => [] as string[])) await makeWritable(`${path}/${entry}`);
+/** Runs a coreutils tool; rejects with a ProviderError carrying the first line of its stderr. */
+function runTool(tool: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tool, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < 4096) stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      // Deep paths make long messages: keep the reason, not the path.
+      else reject(new ProviderError('local', `${tool} failed: ${shortReason(stderr) || `exit ${code}`}`));
+    });
+  });
+}
+
+/** The reason at the end of a coreutils message (`cp: cannot stat '<4 KB path>': File name too long`). */
+export function shortReason(stderr: string): string {
+  const line = stderr.trim().split('\n')[0] ?? '';
+  const reason = line.slice(line.lastIndexOf(': ') + 2);
+  return reason.length > 200 ? `${reason.slice(0, 200)}…` : reason;
 }

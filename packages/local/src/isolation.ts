@@ -14,9 +14,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { ProviderError } from '@statebox/core';
+import { ProviderError, TransientError } from '@statebox/core';
 import { freezeCgroup, type SandboxCgroups, thawCgroup } from './cgroups.js';
 import { isAlive, processStartTime } from './home.js';
+import { namespaceProcesses, type ProcessInfo, pidNamespace, readProcess, signalQuietly } from './procfs.js';
 
 /**
  * Linux namespace isolation built from util-linux alone (`unshare`, `nsenter`, `mount`, `pivot_root`),
@@ -549,15 +550,6 @@ function sandboxProcesses(runtime: RunningInit): number[] {
   return pids;
 }
 
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Stops every process of a running sandbox (SIGSTOP) and waits until each one really is stopped, so no
  * write is half done: a process inside a system call stops only when the call returns. Repeats until no
@@ -581,32 +573,34 @@ export async function freezeSandbox(
       writeFileSync(join(groups.freezer, 'freezer.state'), 'THAWED');
     };
   }
+  const namespace = initIsAlive(runtime) ? pidNamespace(runtime.initPid) : undefined;
+  if (!namespace) return undefined;
+  const thaw = () => thawSandbox(runtime);
   const stopped = new Set<number>();
-  const thaw = () => {
-    for (const pid of stopped) {
-      try {
-        process.kill(pid, 'SIGCONT');
-      } catch {
-        // Gone.
-      }
-    }
-  };
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const members = sandboxProcesses(runtime);
-    const fresh = members.filter((pid) => !stopped.has(pid));
-    for (const pid of fresh) {
-      try {
-        process.kill(pid, 'SIGSTOP');
-        stopped.add(pid);
-      } catch {
-        // Gone.
-      }
+    const { members, waiters } = namespaceProcesses(namespace);
+    // Waiters first, each really stopped before any member stops: an exec's nsenter that sees its
+    // child stop while it runs stops itself, and continues the child only once continued itself, so a
+    // thaw that reached it before it stopped left it, and the exec, stopped for good.
+    const freshWaiters = waiters.filter((waiter) => !stopped.has(waiter.pid));
+    for (const waiter of freshWaiters) {
+      signalQuietly(waiter.pid, 'SIGSTOP');
+      stopped.add(waiter.pid);
     }
-    const running = members.filter((pid) => {
-      const state = processState(pid);
-      return state !== undefined && state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X';
-    });
+    if (freshWaiters.length > 0) {
+      if (!(await allStopped(freshWaiters, deadline))) {
+        thaw();
+        return undefined;
+      }
+      continue;
+    }
+    const fresh = members.filter((member) => !stopped.has(member.pid));
+    for (const member of fresh) {
+      signalQuietly(member.pid, 'SIGSTOP');
+      stopped.add(member.pid);
+    }
+    const running = members.filter((member) => isRunning(member.pid));
     if (fresh.length === 0 && running.length === 0) return thaw;
     if (Date.now() > deadline) {
       thaw();
@@ -616,20 +610,86 @@ export async function freezeSandbox(
   }
 }
 
-/** Waits until a killed init has exited, by which time the kernel has released its mounts. */
-export async function waitForExit(runtime: RunningInit): Promise<void> {
-  for (let waited = 0; processStartTime(runtime.initPid) === runtime.initStartTime; waited++) {
-    if (waited > 5000) {
-      throw new ProviderError('local', `Process ${runtime.initPid} did not exit after SIGKILL within 5 s.`);
+function isRunning(pid: number): boolean {
+  const state = readProcess(pid)?.state;
+  return state !== undefined && state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X';
+}
+
+async function allStopped(processes: ProcessInfo[], deadline: number): Promise<boolean> {
+  while (processes.some((info) => isRunning(info.pid))) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return true;
+}
+
+/**
+ * Lets every process of a sandbox run again after a freeze, also one that a crash cut short: thaws its
+ * freezer cgroup, then sends SIGCONT to every process in its PID namespace (whatever its state: a
+ * SIGSTOP still pending on a process inside a system call is discarded too), then to the host-side
+ * processes waiting on them. Members first: an exec's nsenter continued while its child is still
+ * stopped would see that stop and stop itself again.
+ */
+export function thawSandbox(runtime: RunningInit): void {
+  if (runtime.cgroups) {
+    try {
+      writeFileSync(join(runtime.cgroups.freezer, 'freezer.state'), 'THAWED');
+    } catch {
+      // The group is gone with its sandbox.
+    }
+  }
+  const namespace = initIsAlive(runtime) ? pidNamespace(runtime.initPid) : undefined;
+  if (!namespace) return;
+  const { members, waiters } = namespaceProcesses(namespace);
+  for (const member of members) signalQuietly(member.pid, 'SIGCONT');
+  for (const waiter of waiters) signalQuietly(waiter.pid, 'SIGCONT');
+}
+
+/**
+ * Waits until a killed init has exited, by which time the kernel has released its mounts. Its PID
+ * namespace ends only when every process in it has been reaped, and an exec's child there is reaped by
+ * its nsenter outside: one left stopped (by a freeze that died, or by hand) would hold the init
+ * forever, so stopped waiters are continued meanwhile.
+ */
+export async function waitForExit(
+  runtime: RunningInit,
+  context: { sandboxId?: string; operation?: string } = {},
+): Promise<void> {
+  // Never our own namespace: a supervisor stopped before it forked is waited for here too.
+  const found = pidNamespace(runtime.initPid);
+  const namespace = found === pidNamespace(process.pid) ? undefined : found;
+  const deadline = Date.now() + 5000;
+  for (let round = 0; processStartTime(runtime.initPid) === runtime.initStartTime; round++) {
+    if (round % 20 === 0 && namespace) {
+      for (const waiter of namespaceProcesses(namespace).waiters) {
+        if (waiter.state === 'T') signalQuietly(waiter.pid, 'SIGCONT');
+      }
+    }
+    if (Date.now() > deadline) {
+      const left = namespace ? namespaceProcesses(namespace) : { members: [], waiters: [] };
+      const described = [...left.members, ...left.waiters]
+        .slice(0, 8)
+        .map((info) => `${info.pid} ${info.name} (state ${info.state})`)
+        .join(', ');
+      throw new TransientError(
+        `Sandbox ${context.sandboxId ?? '?'} did not stop within 5 s after SIGKILL` +
+          `${context.operation ? ` (during ${context.operation})` : ''}: its init (pid ${runtime.initPid}) ` +
+          `waits for ${described || 'processes that are gone now'}. A process in state D is stuck in the ` +
+          'kernel (often on a hung filesystem); retry once it has exited.',
+        { ...context },
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 
 /** Kills a sandbox's init and waits until its namespaces and mounts are gone. */
-export async function stopInit(runtime: RunningInit): Promise<void> {
+export async function stopInit(
+  runtime: RunningInit,
+  context: { sandboxId?: string; operation?: string } = {},
+): Promise<void> {
   killInit(runtime);
-  await waitForExit(runtime);
+  await waitForExit(runtime, context);
 }
 
 function killQuietly(pid: number): void {

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProviderError } from '@statebox/core';
-import { type Home, newLayerId, removeTree, type SandboxRecord } from './home.js';
+import { type Home, newLayerId, removeTree, type SandboxRecord, shortReason } from './home.js';
 import type { IsolationTools } from './isolation.js';
 
 /**
@@ -132,32 +133,89 @@ export async function repairSeal(home: Home, record: SandboxRecord): Promise<San
   return repaired;
 }
 
-/** Deletes layers that no sandbox references. The caller holds the `layers` lock. */
-export async function collectGarbage(home: Home): Promise<number> {
+/**
+ * Deletes layers that no sandbox references, and what dead processes left half built or half deleted.
+ * The caller holds the `layers` lock. The layer directory is listed before the records are read: a
+ * layer is always referenced by a record (an intent at least) before it appears there, so one listed
+ * here and referenced by no record read afterwards is really unused. If any record cannot be read, no
+ * layer is deleted: its references are unknown. `heldId` is the sandbox whose lock the caller holds.
+ */
+export async function collectGarbage(home: Home, heldId?: string): Promise<number> {
+  const entries = await readdir(home.layersDir);
   const referenced = new Set<string>(['empty']);
+  let complete = true;
   for (const id of await home.ids()) {
-    const record = await home.read(id).catch(() => undefined);
+    let record: SandboxRecord | undefined;
+    try {
+      record = await home.read(id);
+    } catch {
+      complete = false;
+      continue;
+    }
     if (!record) continue;
     for (const layer of record.layers) referenced.add(layer);
     if (record.liveCopy) referenced.add(record.liveCopy.layerId);
     if (record.pendingSeal) referenced.add(record.pendingSeal.layerId);
+    if (record.pendingFork?.layerId) referenced.add(record.pendingFork.layerId);
+    if (record.pendingCompact) referenced.add(record.pendingCompact);
   }
   let removed = 0;
-  for (const layer of await readdir(home.layersDir)) {
-    if (referenced.has(layer) || layer.startsWith('.')) continue;
+  for (const entry of entries) {
+    const path = join(home.layersDir, entry);
+    if (entry.startsWith('.deleting-')) {
+      // Renamed by a collection that held this lock before us and died.
+      await removeTree(path);
+      continue;
+    }
+    if (entry.startsWith('.building-')) {
+      const owner = buildingOwner(entry);
+      if (owner === heldId || (await isAbandoned(home, owner))) {
+        await removeTree(path);
+        removed++;
+      }
+      continue;
+    }
+    if (!complete || referenced.has(entry) || entry.startsWith('.')) continue;
     // Rename first so a half-deleted layer is never mistaken for a whole one.
-    const doomed = join(home.layersDir, `.deleting-${layer}-${randomBytes(3).toString('hex')}`);
-    await rename(join(home.layersDir, layer), doomed).catch(() => undefined);
+    const doomed = join(home.layersDir, `.deleting-${entry}-${randomBytes(3).toString('hex')}`);
+    await rename(path, doomed).catch(() => undefined);
     await removeTree(doomed);
     removed++;
   }
   return removed;
 }
 
+/** A layer built for `owner` (the sandbox whose lock the builder holds) under a temporary name. */
+export function buildingPath(home: Home, layerId: string, owner: string): string {
+  return join(home.layersDir, `.building-${layerId}-${owner}`);
+}
+
+function buildingOwner(entry: string): string {
+  return entry.slice('.building-'.length).replace(/^[a-z0-9]+-/, '');
+}
+
+/**
+ * Whether the maker of something owned by `owner` is gone: the owner's lock is free (its maker held it
+ * while at work), or the owner does not exist at all. Removing under that lock is then safe.
+ */
+export async function isAbandoned(home: Home, owner: string): Promise<boolean> {
+  const release = await home.tryLock(owner);
+  if (!release) return false;
+  await release({ remove: !(await home.exists(home.sandboxDir(owner))) });
+  return true;
+}
+
+/** Removes the half-built layer of an interrupted fork or compaction, whichever name it reached. */
+export async function removeBuilding(home: Home, layerId: string, owner: string): Promise<void> {
+  await removeTree(buildingPath(home, layerId, owner));
+}
+
 /**
  * Flattens a long layer chain into one layer. Overlayfs allows at most 500 lower layers and about 4 KB
  * of mount options, so deep fork chains are compacted before they reach either. This copies the
  * sandbox's lower view once (O(size)); forks sharing the old layers keep them until they are unused.
+ * The new layer is named in the record (`pendingCompact`) before it is built, so garbage collection
+ * keeps it and `repairCompact` finishes or drops it after a crash. The caller holds the sandbox's lock.
  */
 export async function compactLayers(
   home: Home,
@@ -166,7 +224,8 @@ export async function compactLayers(
 ): Promise<SandboxRecord> {
   if (record.layers.length < 2) return record;
   const layerId = newLayerId();
-  const target = join(home.layersDir, `.building-${layerId}`);
+  await home.write({ ...record, pendingCompact: layerId });
+  const target = buildingPath(home, layerId, record.id);
   const view = join(home.sandboxDir(record.id), `compact-${layerId}`);
   await mkdir(target);
   await mkdir(view);
@@ -179,43 +238,57 @@ export async function compactLayers(
     '--propagation',
     'private',
   ];
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(
+  try {
+    await runHelper(
       tools.unshare,
       [...args, '--', '/bin/sh', '-c', script, 'statebox-compact', home.layersDir, view, target],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
+      (reason) => `Compacting the ${record.layers.length} layers of sandbox ${record.id} failed: ${reason}`,
+      { sandboxId: record.id, operation: 'compact' },
     );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new ProviderError(
-            'local',
-            `Compacting the layers of sandbox ${record.id} failed: ${stderr.trim()}`,
-          ),
-        );
-    });
-  }).finally(() => rm(view, { recursive: true, force: true }));
-  await rename(target, join(home.layersDir, layerId));
+    await rename(target, join(home.layersDir, layerId));
+  } catch (error) {
+    await removeTree(target);
+    const dropped: SandboxRecord = { ...record };
+    delete dropped.pendingCompact;
+    await home.write(dropped);
+    throw error;
+  } finally {
+    await rm(view, { recursive: true, force: true });
+  }
   const compacted: SandboxRecord = { ...record, layers: [layerId] };
+  delete compacted.pendingCompact;
   await home.write(compacted);
   return compacted;
+}
+
+/** Finishes a compaction whose layer was complete (renamed into place), or drops it. */
+export async function repairCompact(home: Home, record: SandboxRecord): Promise<SandboxRecord> {
+  const layerId = record.pendingCompact;
+  if (!layerId) return record;
+  const repaired: SandboxRecord = { ...record };
+  delete repaired.pendingCompact;
+  if (await home.exists(join(home.layersDir, layerId))) repaired.layers = [layerId];
+  else await removeBuilding(home, layerId, record.id);
+  for (const entry of await readdir(home.sandboxDir(record.id)).catch(() => [] as string[])) {
+    if (entry.startsWith('compact-')) await removeTree(join(home.sandboxDir(record.id), entry));
+  }
+  await home.write(repaired);
+  return repaired;
 }
 
 /** Past these, copying a live upper layer costs more than restarting the source to seal it. */
 export const LIVE_COPY_LIMITS = { entries: 4000, bytes: 128 * 1024 * 1024 };
 
 /**
+ * Host paths `cp` cannot reach (PATH_MAX is 4096 bytes with its NUL; the copy's own path is a little
+ * longer than the upper's). A tree deeper than that is sealed, which is one rename at any depth.
+ */
+const MAX_COPY_PATH = 3900;
+
+/**
  * Walks a directory tree and returns its fingerprint (entries, bytes, newest change time), or undefined
- * as soon as it goes past the limits. Equal fingerprints mean an unchanged tree: any write, create,
- * delete or rename moves a change time.
+ * as soon as it goes past the limits, holds a path too long to copy, or cannot be read whole. Equal
+ * fingerprints mean an unchanged tree: any write, create, delete or rename moves a change time.
  */
 export async function smallTreeFingerprint(
   root: string,
@@ -227,14 +300,16 @@ export async function smallTreeFingerprint(
   const pending = [root];
   while (pending.length > 0) {
     const directory = pending.pop()!;
-    const children = await readdir(directory).catch(() => [] as string[]);
+    const children = await readdir(directory).catch(() => undefined);
     const info = await stat(directory, { bigint: true }).catch(() => undefined);
-    if (info && info.ctimeNs > newest) newest = info.ctimeNs;
+    if (!children || !info) return undefined;
+    if (info.ctimeNs > newest) newest = info.ctimeNs;
     for (const name of children) {
       if (++entries > limits.entries) return undefined;
       const path = join(directory, name);
+      if (path.length > MAX_COPY_PATH) return undefined;
       const child = await lstat(path, { bigint: true }).catch(() => undefined);
-      if (!child) continue;
+      if (!child) return undefined;
       if (child.ctimeNs > newest) newest = child.ctimeNs;
       if (child.isDirectory()) pending.push(path);
       else {
@@ -247,36 +322,53 @@ export async function smallTreeFingerprint(
 }
 
 /**
- * Copies a (frozen) upper layer into a new sealed layer with `cp -a`, which keeps overlayfs' whiteouts
- * (0/0 character devices) and its `trusted.overlay.*` attributes, so the copy means to a fork exactly
- * what the upper means to the source. Built under a temporary name and renamed into place.
+ * Copies a (frozen) upper layer into the new sealed layer `layerId` with `cp -a`, which keeps overlayfs'
+ * whiteouts (0/0 character devices) and its `trusted.overlay.*` attributes, so the copy means to a fork
+ * exactly what the upper means to the source. Built under a temporary name owned by the source (whose
+ * lock the caller holds) and renamed into place; on failure nothing is left.
  */
-export async function copyUpper(home: Home, record: SandboxRecord): Promise<string> {
-  const layerId = newLayerId();
-  const building = join(home.layersDir, `.building-${layerId}`);
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('cp', ['-a', '--', upperPath(home, record), building], {
+export async function copyUpper(home: Home, record: SandboxRecord, layerId: string): Promise<void> {
+  const building = buildingPath(home, layerId, record.id);
+  try {
+    await runHelper(
+      'cp',
+      ['-a', '--', upperPath(home, record), building],
+      (reason) => `Copying the upper layer of sandbox ${record.id} for a fork failed: ${reason}`,
+      { sandboxId: record.id, operation: 'fork' },
+    );
+    await rename(building, join(home.layersDir, layerId));
+  } catch (error) {
+    await removeTree(building);
+    throw error;
+  }
+}
+
+/**
+ * Runs a helper that works on the state directory. With util-linux `setpriv --pdeathsig`, it dies with
+ * the process that started it: a killed caller leaves no `cp` writing into a directory that the next
+ * operation is removing.
+ */
+function runHelper(
+  file: string,
+  args: string[],
+  describe: (reason: string) => string,
+  context: { sandboxId: string; operation: string },
+): Promise<void> {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
+  const argv = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', file, ...args] : [file, ...args];
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
+      if (stderr.length < 4096) stderr += chunk.toString();
     });
     child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new ProviderError(
-              'local',
-              `Copying the upper layer of sandbox ${record.id} failed: ${stderr.trim()}`,
-            ),
-          ),
-    );
-  }).catch(async (error) => {
-    await removeTree(building);
-    throw error;
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new ProviderError('local', describe(shortReason(stderr) || `exit ${code}`), context));
+    });
   });
-  await rename(building, join(home.layersDir, layerId));
-  return layerId;
 }

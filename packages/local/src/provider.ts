@@ -1,13 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import {
   type CreateRequest,
   type ExecOutput,
   type ExecRequest,
-  FileNotFoundError,
   type ForkRequest,
-  InvalidPathError,
   InvalidStateError,
   type ListFilter,
   ProviderError,
@@ -32,12 +29,12 @@ import {
   thawCgroup,
 } from './cgroups.js';
 import { readSandboxFile, writeSandboxFile } from './files.js';
-import { Home, newSandboxId, removeTree, type SandboxRecord } from './home.js';
+import { forkSandbox } from './fork.js';
+import { Home, hasIntent, isValidId, newSandboxId, removeTree, type SandboxRecord } from './home.js';
 import {
   buildFstab,
   DEFAULT_SANDBOX_UID,
   enterArgs,
-  freezeSandbox,
   HELPER_ENV,
   type IsolationTools,
   initIsAlive,
@@ -54,20 +51,18 @@ import {
   adoptRootOwnedFiles,
   collectGarbage,
   compactLayers,
-  copyUpper,
   createUpper,
-  isEmptyDir,
-  repairSeal,
-  sealUpper,
-  smallTreeFingerprint,
   upperPath,
   workPath,
 } from './layers.js';
 import { type LocalOptions, type ResolvedLimits, resolveLimits } from './options.js';
 import { runProcess } from './process.js';
+import { removeSandbox, repairRecord, sweepSandboxes } from './repair.js';
 
 const WORKDIR = '/workspace';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** A chain longer than maxLayers whose compaction fails still mounts up to here (~13 bytes of options each). */
+const MOUNTABLE_LAYERS = 250;
 
 export const localCapabilities: SandboxCapabilities = {
   // CRIU does not work on the kernels we target, so processes cannot be checkpointed: files only.
@@ -143,24 +138,48 @@ export class LocalProvider implements SandboxProvider {
       layers: [],
       upper: 'u-0',
       owner: tools.sandboxUid,
+      // Until the last write: a create that dies before it leaves a sandbox nobody knows, which is removed.
+      creating: true,
     };
-    await mkdir(this.home.sandboxDir(record.id), { mode: 0o700 });
+    const release = await this.home.lock(record.id);
+    let created = false;
     try {
+      await mkdir(this.home.sandboxDir(record.id), { mode: 0o700 });
       await createUpper(this.home, record, record.upper, true, {
         uid: tools.sandboxUid,
         gid: tools.sandboxGid,
       });
-      await this.home.write({ ...record, status: 'suspended' });
-      const started = await this.#start(record);
+      const started: SandboxRecord = { ...(await this.#start(record)) };
+      delete started.creating;
+      await this.home.write(started);
+      created = true;
       return this.#info(started);
     } catch (error) {
-      await removeTree(this.home.sandboxDir(record.id));
+      const context = { sandboxId: record.id, operation: 'create' };
+      const written = await this.home.read(record.id).catch(() => undefined);
+      await removeSandbox(this.home, record.id, written, context).catch(() => undefined);
       throw error;
+    } finally {
+      await release({ remove: !created });
     }
   }
 
   async get(sandboxId: string): Promise<SandboxInfo> {
-    return this.#info(await this.#load(sandboxId, 'get'));
+    const record = await this.#load(sandboxId, 'get');
+    if (!hasIntent(record)) return this.#info(record);
+    // An operation died part-way, or one is at work: repair now if nobody holds the sandbox.
+    const release = await this.home.tryLock(sandboxId);
+    if (!release) return this.#info(record);
+    let gone = false;
+    try {
+      const current = await this.home.read(sandboxId, 'get');
+      const repaired = current && (await repairRecord(this.home, current, { sandboxId, operation: 'get' }));
+      gone = !repaired;
+      if (!repaired) throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation: 'get' });
+      return this.#info(repaired);
+    } finally {
+      await release({ remove: gone });
+    }
   }
 
   async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
@@ -169,7 +188,8 @@ export class LocalProvider implements SandboxProvider {
     const infos: SandboxInfo[] = [];
     for (const id of await this.home.ids()) {
       const record = await this.home.read(id).catch(() => undefined);
-      if (!record) continue;
+      // A sandbox still `creating` was never handed to anyone.
+      if (!record || record.creating) continue;
       if (wanted.every(([key, value]) => record.labels[key] === value)) infos.push(this.#info(record));
     }
     return infos.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
@@ -194,7 +214,7 @@ export class LocalProvider implements SandboxProvider {
     if (groups && isFrozen(groups.freezer)) await this.#thawIfAbandoned(sandboxId);
     const execGroups = groups ? await createExecCgroups(groups) : undefined;
     try {
-      return await runProcess({
+      const output = await runProcess({
         file: enter.file,
         // `cd` inside the sandbox: the cwd is a sandbox path, meaningless on the host.
         args: [
@@ -219,6 +239,8 @@ export class LocalProvider implements SandboxProvider {
         sandboxId,
         operation,
       });
+      if (output.exitCode !== 0) await this.#assertNotInterrupted(sandboxId, record.runtime!, operation);
+      return output;
     } finally {
       if (execGroups) {
         await execGroups.close();
@@ -275,122 +297,41 @@ export class LocalProvider implements SandboxProvider {
 
   async fork(sandboxId: string, request: ForkRequest = {}): Promise<SandboxInfo> {
     return this.#locked(sandboxId, 'fork', async (source) => {
-      const wasRunning = source.status === 'running';
-      let sealed = source;
-      // An upper that is still empty holds nothing to seal: the child can share the stack as it is,
-      // and a running source keeps its processes. This makes N forks of one state cost one seal.
       const { tools } = await this.#ready();
-      let childLayers: string[] | undefined;
-      // A running source whose upper layer is small is copied while its processes are frozen: it keeps
-      // running, and nothing waits for an overlay to unmount (90-470 ms with many cached files).
-      let restart = false;
-      const fingerprint =
-        wasRunning && !tools.rootless && initIsAlive(source.runtime)
-          ? await smallTreeFingerprint(upperPath(this.home, source))
-          : undefined;
-      const upperEmpty = await isEmptyDir(upperPath(this.home, source));
-      if (fingerprint !== undefined && !upperEmpty) {
-        if (source.liveCopy?.fingerprint === fingerprint) {
-          childLayers = [source.liveCopy.layerId, ...source.layers];
-        } else {
-          // Under the layers lock: a concurrent destroy's garbage collection must not see the new layer
-          // before the record that references it.
-          const releaseLayers = await this.home.lock('layers');
-          try {
-            const thaw = await freezeSandbox(source.runtime!, source.runtime!.cgroups);
-            if (thaw) {
-              let layerId: string;
-              try {
-                layerId = await copyUpper(this.home, source);
-              } finally {
-                thaw();
-              }
-              childLayers = [layerId, ...source.layers];
-              sealed = { ...source, liveCopy: { layerId, fingerprint } };
-              await this.home.write(sealed);
-            }
-          } finally {
-            await releaseLayers();
-          }
-        }
-      }
-      if (!childLayers && !upperEmpty) {
-        if (source.runtime) await stopInit(source.runtime);
-        if (source.teardown) await waitForExit(source.teardown);
-        const releaseLayers = await this.home.lock('layers');
-        try {
-          const stopped: SandboxRecord = { ...source, status: 'suspended' };
-          delete stopped.runtime;
-          delete stopped.teardown;
-          // The upper is about to become a sealed layer: a copy of it is no longer reusable.
-          delete stopped.liveCopy;
-          sealed = await sealUpper(this.home, stopped);
-          restart = wasRunning;
-        } finally {
-          await releaseLayers();
-        }
-      }
-      const child: SandboxRecord = {
-        version: 1,
-        id: newSandboxId(),
-        labels: { ...request.labels },
-        env: { ...source.env },
-        createdAt: new Date().toISOString(),
-        parentId: source.id,
-        status: 'suspended',
-        network: source.network,
-        layers: childLayers ?? sealed.layers,
-        upper: 'u-0',
-        ...(sealed.owner !== undefined && { owner: sealed.owner }),
-      };
-      await mkdir(this.home.sandboxDir(child.id), { mode: 0o700 });
-      try {
-        await createUpper(this.home, child, child.upper, false);
-        await this.home.write(child);
-      } catch (error) {
-        await removeTree(this.home.sandboxDir(child.id));
-        throw error;
-      }
-      // Restart the source and start the child side by side: two cores, two independent inits.
-      const [startedChild] = await Promise.all([
-        this.#start(child).catch(async (error) => {
-          await this.#remove(child);
-          throw error;
-        }),
-        restart ? this.#start(sealed) : Promise.resolve(sealed),
-      ]);
-      return this.#info(startedChild);
+      const host = { home: this.home, tools, start: (record: SandboxRecord) => this.#start(record) };
+      const child = await forkSandbox(host, source, request);
+      return this.#info(child);
     });
   }
 
+  /**
+   * Works on a corrupt record too (it kills whatever init of the sandbox runs, found by scanning the
+   * host's processes), and removes trees of any depth.
+   */
   async destroy(sandboxId: string): Promise<void> {
     await this.#ready();
-    if (!(await this.home.read(sandboxId))) return;
+    if (!isValidId(sandboxId) || !(await this.home.exists(this.home.sandboxDir(sandboxId)))) return;
+    const context = { sandboxId, operation: 'destroy' };
     const release = await this.home.lock(sandboxId);
     try {
-      const record = await this.home.read(sandboxId);
-      if (!record) return;
-      await this.#remove(record);
+      let record: SandboxRecord | undefined;
+      try {
+        record = await this.home.read(sandboxId, 'destroy');
+      } catch (error) {
+        // A corrupt record: destroyed all the same, by what the host shows of the sandbox.
+        if (!ProviderError.isInstance(error)) throw error;
+      }
+      if (record && hasIntent(record)) record = await repairRecord(this.home, record, context);
+      await removeSandbox(this.home, sandboxId, record, context);
+      await sweepSandboxes(this.home, sandboxId);
+      const releaseLayers = await this.home.lock('layers');
+      try {
+        await collectGarbage(this.home, sandboxId);
+      } finally {
+        await releaseLayers();
+      }
     } finally {
-      await release();
-    }
-  }
-
-  /** Kills the sandbox, removes its directory and drops layers nobody uses any more. */
-  async #remove(record: SandboxRecord): Promise<void> {
-    if (record.runtime) await stopInit(record.runtime);
-    if (record.teardown) await waitForExit(record.teardown);
-    for (const groups of [record.runtime?.cgroups, record.teardown?.cgroups]) {
-      if (groups) await removeSandboxCgroups(groups);
-    }
-    const trash = join(this.home.sandboxesDir, `.deleted-${record.id}-${randomBytes(3).toString('hex')}`);
-    await rename(this.home.sandboxDir(record.id), trash);
-    await removeTree(trash);
-    const releaseLayers = await this.home.lock('layers');
-    try {
-      await collectGarbage(this.home);
-    } finally {
-      await releaseLayers();
+      await release({ remove: true });
     }
   }
 
@@ -399,15 +340,22 @@ export class LocalProvider implements SandboxProvider {
     const { tools, runtime } = await this.#ready();
     let current = record;
     const { cgroups } = await this.#ready();
+    const context = { sandboxId: record.id, operation: 'start' };
     if (current.teardown) {
       // The overlay of the last suspend must be gone before the same upper is mounted again.
-      await waitForExit(current.teardown);
+      await waitForExit(current.teardown, context);
       if (current.teardown.cgroups) await removeSandboxCgroups(current.teardown.cgroups);
       current = { ...current };
       delete current.teardown;
     }
-    if (current.layers.length > this.#options.maxLayers)
-      current = await compactLayers(this.home, current, tools);
+    if (current.layers.length > this.#options.maxLayers) {
+      try {
+        current = await compactLayers(this.home, current, tools);
+      } catch (error) {
+        // Say a path too long for `cp`: the chain still mounts as it is, up to a point.
+        if (current.layers.length > MOUNTABLE_LAYERS) throw error;
+      }
+    }
     if (current.owner !== tools.sandboxUid && !tools.rootless) {
       // Made when sandbox commands ran as host root: hand their files to the sandbox uid once.
       await adoptRootOwnedFiles(
@@ -437,6 +385,9 @@ export class LocalProvider implements SandboxProvider {
     });
     await writeFile(fstabPath, fstab.system);
     await writeFile(`${fstabPath}.binds`, fstab.binds);
+    // From here until the record names the init, a crash leaves an init nobody knows; the intent says so.
+    current = { ...current, pendingStart: true };
+    await this.home.write(current);
     const groups = cgroups && (await createSandboxCgroups(cgroups, current.id, this.#options.limits));
     let init: RunningInit;
     try {
@@ -475,6 +426,7 @@ export class LocalProvider implements SandboxProvider {
       init = { ...init, cgroups: groups };
     }
     const started: SandboxRecord = { ...current, status: 'running', runtime: init };
+    delete started.pendingStart;
     try {
       await this.home.write(started);
     } catch (error) {
@@ -499,14 +451,19 @@ export class LocalProvider implements SandboxProvider {
     }
   }
 
-  /** Loads a record (repairing an interrupted seal) or throws SandboxNotFoundError. */
+  /** Loads a record, or throws SandboxNotFoundError (also for one whose create or fork never finished). */
   async #load(sandboxId: string, operation: string): Promise<SandboxRecord> {
     await this.#ready();
-    const record = await this.home.read(sandboxId);
-    if (!record) throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation });
+    const record = await this.home.read(sandboxId, operation);
+    if (!record || record.creating)
+      throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation });
     return record;
   }
 
+  /**
+   * Runs an action under the sandbox's lock, after repairing whatever an operation that died left (any
+   * intent found under the lock is such a leftover). An action that fails part-way is repaired at once.
+   */
   async #locked<T>(
     sandboxId: string,
     operation: string,
@@ -514,38 +471,72 @@ export class LocalProvider implements SandboxProvider {
   ): Promise<T> {
     await this.#load(sandboxId, operation);
     const release = await this.home.lock(sandboxId);
+    const context = { sandboxId, operation };
+    let gone = false;
     try {
-      let record = await this.#load(sandboxId, operation);
-      if (record.pendingSeal) record = await repairSeal(this.home, record);
-      return await action(record);
+      const loaded = await this.home.read(sandboxId, operation);
+      const record = loaded && (await repairRecord(this.home, loaded, context));
+      if (!record) {
+        gone = true;
+        throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation });
+      }
+      try {
+        return await action(record);
+      } catch (error) {
+        const left = await this.home.read(sandboxId).catch(() => undefined);
+        if (left && hasIntent(left)) await repairRecord(this.home, left, context).catch(() => undefined);
+        throw error;
+      }
     } finally {
-      await release();
+      await release({ remove: gone });
     }
   }
 
   /** The record of a running sandbox whose init is alive, restarting an init that died (crash, reboot). */
   async #running(sandboxId: string, operation: string): Promise<SandboxRecord> {
     const record = await this.#load(sandboxId, operation);
-    if (record.status === 'suspended') {
+    if (record.status === 'suspended' && !hasIntent(record)) throw suspendedError(sandboxId, operation);
+    if (initIsAlive(record.runtime) && !hasIntent(record)) return record;
+    return this.#locked(sandboxId, operation, async (current) => {
+      if (current.status === 'suspended') throw suspendedError(sandboxId, operation);
+      return initIsAlive(current.runtime) ? current : this.#start(current);
+    });
+  }
+
+  /**
+   * After a command ended abnormally: if the init it entered is no longer the sandbox's live init (a
+   * suspend, destroy or restarting fork ran meanwhile), its end says nothing about the command, so it is
+   * an error, not a result. Such an operation holds the lock until its record is written: waiting for the
+   * lock gives its outcome.
+   */
+  async #assertNotInterrupted(sandboxId: string, entered: RunningInit, operation: string): Promise<void> {
+    const release = await this.home.lock(sandboxId);
+    let current: SandboxRecord | undefined;
+    try {
+      current = await this.home.read(sandboxId).catch(() => undefined);
+    } finally {
+      await release({ remove: current === undefined });
+    }
+    const same =
+      current?.runtime?.initPid === entered.initPid &&
+      current.runtime.initStartTime === entered.initStartTime;
+    if (same && initIsAlive(entered)) return;
+    if (!current) throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation });
+    if (current.status === 'suspended') {
       throw new InvalidStateError(
         sandboxId,
         operation,
         'suspended',
-        'Call resume() first; its files are all there.',
+        'It was suspended while the command ran, which ended the command; call resume() and run it again.',
       );
     }
-    if (initIsAlive(record.runtime) && !record.pendingSeal) return record;
-    return this.#locked(sandboxId, operation, async (current) => {
-      if (current.status === 'suspended') {
-        throw new InvalidStateError(
-          sandboxId,
-          operation,
-          'suspended',
-          'Call resume() first; its files are all there.',
-        );
-      }
-      return initIsAlive(current.runtime) ? current : this.#start(current);
-    });
+    throw new InvalidStateError(
+      sandboxId,
+      operation,
+      'restarted',
+      'Its processes were ended while the command ran (a fork that restarted it, or its init died); ' +
+        'run the command again (the next one restarts a sandbox whose init died).',
+    );
   }
 
   #environment(record: SandboxRecord, extra: Record<string, string> | undefined): Record<string, string> {
@@ -586,3 +577,12 @@ shift
 cd -- "$1" 2>/dev/null || { echo "statebox: working directory $1 does not exist in the sandbox" >&2; exit 126; }
 shift
 exec "$@"`;
+
+function suspendedError(sandboxId: string, operation: string): InvalidStateError {
+  return new InvalidStateError(
+    sandboxId,
+    operation,
+    'suspended',
+    'Call resume() first; its files are all there.',
+  );
+}
