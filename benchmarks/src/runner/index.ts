@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStatebox, type Statebox } from '@statebox/core';
-import { type StateboxEmulator, startEmulator } from '@statebox/emulator';
+import { type StateboxEmulator, startEmulator } from '@statebox/managed-agents-emulator';
 import { local } from '@statebox/local';
 import { type MachineInfo, machineInfo } from '../machine.ts';
 import { type ConcurrencyResult, measureConcurrency } from './concurrency.ts';

@@ -1,5 +1,5 @@
 import type { Statebox } from '@statebox/core';
-import type { SessionReport } from '@statebox/emulator';
+import type { SessionReport } from '@statebox/managed-agents-emulator';
 import { ENVIRONMENT_LABEL } from '@statebox/runner';
 import { percentile, round } from '../stats.ts';
 

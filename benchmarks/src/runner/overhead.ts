@@ -1,5 +1,5 @@
 import type { Sandbox, Statebox } from '@statebox/core';
-import { type StateboxEmulator, TRANSCRIPT_METADATA_KEY } from '@statebox/emulator';
+import { type StateboxEmulator, TRANSCRIPT_METADATA_KEY } from '@statebox/managed-agents-emulator';
 import { createToolset, Runner, type RunnerEvent, SESSION_LABEL } from '@statebox/runner';
 import { time } from '../stats.ts';
 import {

@@ -1,4 +1,4 @@
-import type { ToolUseStep, Transcript } from '@statebox/emulator';
+import type { ToolUseStep, Transcript } from '@statebox/managed-agents-emulator';
 
 /** The file the `read` overhead figures read: small, so the figure is the per-call cost, not transfer. */
 export const SMALL_FILE = '/workspace/small.txt';

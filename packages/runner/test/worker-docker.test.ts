@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createStatebox } from '@statebox/core';
 import { docker } from '@statebox/docker';
-import { startEmulator, type Transcript } from '@statebox/emulator';
+import { startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FORK_FROM_METADATA, Runner, SESSION_LABEL } from '../src/index.js';
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { createStatebox, type Statebox } from '@statebox/core';
-import { startEmulator } from '@statebox/emulator';
+import { startEmulator } from '@statebox/managed-agents-emulator';
 import { ENVIRONMENT_LABEL, SESSION_LABEL } from '@statebox/runner';
 import { ensureAgentAndEnvironment } from '../app.js';
 import {

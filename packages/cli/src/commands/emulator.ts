@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startEmulator } from '@statebox/emulator';
+import { startEmulator } from '@statebox/managed-agents-emulator';
 
 /** `statebox emulator`: the offline Managed Agents API on loopback until interrupted. */
 export async function emulatorCommand(options: { port?: number; transcripts?: string }): Promise<void> {
