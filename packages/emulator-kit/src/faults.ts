@@ -48,7 +48,7 @@ export class FaultInjector {
   add(rule: FaultRule): FaultHandle {
     if (rule.status !== undefined && rule.drop) throw new Error('a fault rule cannot both answer and drop');
     const active: ActiveRule = { rule, remaining: rule.times ?? 1 };
-    this.#rules.push(active);
+    if (active.remaining > 0) this.#rules.push(active);
     const rules = this.#rules;
     return {
       get remaining() {

@@ -1,48 +1,41 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, badRequest } from './errors.js';
+import { type EmulatorContext, type RouteHandler, readJsonObject } from '@statebox/emulator-kit';
+import type { Principal } from './auth.js';
+import { badRequest } from './errors.js';
+import type { SessionRecord } from './sessions.js';
 
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
-
-export async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'request_too_large', 'request body exceeds 32 MiB');
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return {};
-  try {
-    const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw badRequest('request body must be a JSON object');
-    }
-    return parsed as Record<string, unknown>;
-  } catch (error) {
-    if (error instanceof ApiError) throw error;
-    throw badRequest(`request body is not valid JSON: ${(error as Error).message}`);
-  }
+/** Fields every request record carries besides the kit's (method, path, route, status...). */
+export interface RequestFields {
+  /** The credential kind that authenticated the request; `none` before (or without) authentication. */
+  principal: Principal['kind'] | 'none';
+  /** The `anthropic-beta` header, or `null` when absent (the emulator is lenient and only records it). */
+  beta: string | null;
+  workerId: string | null;
 }
 
-export function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const payload = Buffer.from(JSON.stringify(body), 'utf8');
-  response.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(payload.length),
-    ...headers,
-  });
-  response.end(payload);
+/** What routes put on the request context. */
+export interface RouteVariables {
+  principal: Principal;
+  /** A send's session and body, resolved before the fault stage (see `routes/events.ts`). */
+  send?: { session: SessionRecord; body: Record<string, unknown> };
 }
 
-export function sendError(response: ServerResponse, error: ApiError, requestId: string): void {
-  const headers: Record<string, string> = { 'request-id': requestId };
-  if (error.extra.retryable === false) headers['x-should-retry'] = 'false';
-  sendJson(response, error.status, { ...error.body(), request_id: requestId }, headers);
+export type Ctx = EmulatorContext<RouteVariables, RequestFields>;
+export type Handler = RouteHandler<RouteVariables, RequestFields>;
+
+/** A JSON object body, up to 32 MiB; an empty body is `{}`. */
+export function body(c: Ctx): Promise<Record<string, unknown>> {
+  return readJsonObject(c);
+}
+
+export function query(c: Ctx): URLSearchParams {
+  return new URL(c.req.url).searchParams;
+}
+
+/** 200 with `value` as JSON, or 204 for `null` (as the work poll answers when nothing is queued). */
+export function reply(c: Ctx, value: unknown): Response {
+  const headers = { 'request-id': c.get('requestId') };
+  if (value === null) return c.body(null, 204, headers);
+  return c.json(value as object, 200, headers);
 }
 
 /**

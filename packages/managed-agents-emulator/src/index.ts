@@ -1,11 +1,22 @@
-import { Emulator, type EmulatorOptions, type RequestRecord, type SessionReport } from './emulator.js';
+import type { FaultHandle, FaultRule, RequestRecord as KitRequestRecord } from '@statebox/emulator-kit';
+import { Emulator, type EmulatorOptions } from './emulator.js';
+import type { RequestFields } from './http.js';
 import type { MemoryStoreDefinition } from './memory.js';
+import type { SessionReport } from './report.js';
 import { closeStreams } from './sessions.js';
 import type { SkillDefinition } from './skills.js';
 import type { Transcript } from './transcript.js';
 
-export type { EmulatorOptions, RequestRecord, SessionReport } from './emulator.js';
+export type { FaultHandle, FaultRule } from '@statebox/emulator-kit';
+export type { EmulatorOptions } from './emulator.js';
 export { AGENT_MEMORY_BETA, MANAGED_AGENTS_BETA } from './emulator.js';
+export type { SessionReport } from './report.js';
+
+/**
+ * One handled request, as `emulator.requests` records it: method, path, status, the credential kind, the
+ * `anthropic-beta` and `Anthropic-Worker-ID` headers, and the kit's `requestId`, `route`, `fault`.
+ */
+export type RequestRecord = KitRequestRecord & RequestFields;
 export type { MemoryStoreDefinition } from './memory.js';
 export { TRANSCRIPT_METADATA_KEY } from './scripted-agent.js';
 export type { SkillDefinition } from './skills.js';
@@ -25,6 +36,11 @@ export { parseTranscript } from './transcript.js';
 export interface EmulatorFaults {
   /** Drop every open event stream of the session (sockets destroyed, as a network failure). Returns how many. */
   dropStreams(sessionId: string, options?: { graceful?: boolean }): number;
+  /**
+   * Any fault on any request (the kit's rules): delay, a 5xx in the API's error shape, or a dropped
+   * connection, for the next `times` requests matching `method` and `path`. Acts after authentication.
+   */
+  http(rule: FaultRule): FaultHandle;
   /** Another worker "takes" the lease: the holder's next heartbeat fails with 412 heartbeat_precondition_failed. */
   stealLease(workId: string): void;
   /** The next `count` `POST /v1/sessions/{id}/events` calls fail with `status` (500 or 529) before any processing. */
@@ -75,6 +91,11 @@ export interface StateboxEmulator {
   workItems(sessionId: string): Array<{ id: string; state: string; claims: number }>;
   /** Every request handled so far (method, path, status, credential kind, beta header, worker id). */
   readonly requests: ReadonlyArray<RequestRecord>;
+  /**
+   * Requests for endpoints the emulator does not implement, each answered 501 (`api_error`). A test can
+   * assert this stays empty, so an SDK upgrade that calls something new is noticed.
+   */
+  readonly unhandled: ReadonlyArray<RequestRecord>;
   readonly faults: EmulatorFaults;
   close(): Promise<void>;
 }
@@ -84,6 +105,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Stat
   const emulator = new Emulator(options);
   await emulator.listen();
   let defaultAgentId: string | undefined;
+  const sendFaults = new Map<string, FaultHandle>();
   const api: StateboxEmulator = {
     url: emulator.url,
     apiKey: emulator.apiKey,
@@ -132,12 +154,23 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Stat
     get requests() {
       return emulator.requests;
     },
+    get unhandled() {
+      return emulator.server.unhandled;
+    },
     faults: {
+      http: (rule) => emulator.server.faults.add(rule),
       dropStreams: (sessionId, dropOptions) =>
         closeStreams(emulator.session(sessionId), !dropOptions?.graceful),
       stealLease: (workId) => emulator.work.stealLease(emulator.workItem(workId)),
       failSends(sessionId, count, status = 500) {
-        emulator.session(sessionId).sendFaults = { remaining: count, status };
+        const path = `/v1/sessions/${emulator.session(sessionId).id}/events`;
+        // A later call replaces an earlier one, as the count is "the next N sends".
+        sendFaults.get(sessionId)?.cancel();
+        const message = `injected fault: send failed with ${status}`;
+        sendFaults.set(
+          sessionId,
+          emulator.server.faults.add({ method: 'POST', path, times: count, status, message }),
+        );
       },
       stopWork(workId, stopOptions) {
         emulator.work.stop(emulator.workItem(workId), stopOptions?.force === true);

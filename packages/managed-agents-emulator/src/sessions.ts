@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { EventStream } from '@statebox/emulator-kit';
 import { newId, now } from './ids.js';
 import type { StepResult } from './transcript.js';
 
@@ -44,7 +44,8 @@ export interface SessionRecord {
   archivedAt: string | null;
   deleted: boolean;
   events: SessionEvent[];
-  streams: Set<ServerResponse>;
+  /** Open `GET /v1/sessions/{id}/events/stream` responses. */
+  streams: Set<EventStream>;
   toolCalls: Map<string, ToolCallRecord>;
   /** Every `user.tool_result` / `user.custom_tool_result` post that named the id, accepted or rejected. */
   answerAttempts: Map<string, number>;
@@ -56,8 +57,6 @@ export interface SessionRecord {
   inbox: Array<{ text: string }>;
   turnRunning: boolean;
   abortTurn?: () => void;
-  /** Fault: the next `remaining` event posts fail with `status`. */
-  sendFaults: { remaining: number; status: number };
   turnWaiters: Set<() => void>;
 }
 
@@ -86,7 +85,6 @@ export function newSessionRecord(fields: {
     turns: [],
     inbox: [],
     turnRunning: false,
-    sendFaults: { remaining: 0, status: 500 },
     turnWaiters: new Set(),
   };
 }
@@ -99,8 +97,7 @@ export function emit(
   const stored = { id: newId('sevt'), processed_at: now(), ...event } as SessionEvent;
   session.events.push(stored);
   session.updatedAt = stored.processed_at;
-  const frame = `event: ${stored.type}\ndata: ${JSON.stringify(stored)}\n\n`;
-  for (const stream of session.streams) stream.write(frame);
+  for (const stream of session.streams) stream.sendJson(stored.type, stored);
   return stored;
 }
 
@@ -108,7 +105,7 @@ export function emit(
 export function closeStreams(session: SessionRecord, abrupt: boolean): number {
   const count = session.streams.size;
   for (const stream of session.streams) {
-    if (abrupt) stream.destroy();
+    if (abrupt) stream.drop();
     else stream.end();
   }
   session.streams.clear();

@@ -1,6 +1,6 @@
+import { packTar, type TarEntry } from 'modern-tar';
 import { notFound } from './errors.js';
 import { now } from './ids.js';
-import { type ArchiveFile, tarArchive } from './tar.js';
 
 /** A skill registered in-process; `GET /v1/skills/{id}/versions/{version}/content` serves its files as a tar. */
 export interface SkillDefinition {
@@ -52,16 +52,37 @@ export class SkillRegistry {
     };
   }
 
-  archive(record: SkillVersionRecord): Buffer {
-    const files: ArchiveFile[] = Object.entries(record.definition.files).map(([path, value]) =>
-      typeof value === 'string'
-        ? { path, content: Buffer.from(value, 'utf8') }
-        : {
-            path,
-            content: typeof value.content === 'string' ? Buffer.from(value.content, 'utf8') : value.content,
-            mode: value.mode,
-          },
-    );
-    return tarArchive(record.definition.name, files);
+  /**
+   * The version's files as a tar under one top-level `<name>/` directory, the layout the SDK's skill
+   * extractor expects (it lists with `tar -tvf`, rejects links and devices, and strips one wrapper
+   * directory). Written with modern-tar: see `runner/src/archive.ts` for why that library.
+   */
+  archive(record: SkillVersionRecord): Promise<Uint8Array<ArrayBuffer>> {
+    const root = record.definition.name;
+    const mtime = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const owner = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime };
+    const files = Object.entries(record.definition.files).map(([path, value]) => {
+      const name = path.split('/').filter(Boolean).join('/');
+      if (typeof value === 'string') return { name, content: Buffer.from(value, 'utf8'), mode: 0o644 };
+      const content = typeof value.content === 'string' ? Buffer.from(value.content, 'utf8') : value.content;
+      return { name, content, mode: value.mode ?? 0o644 };
+    });
+    const directories = new Set<string>([`${root}/`]);
+    for (const file of files) {
+      const segments = file.name.split('/');
+      for (let depth = 1; depth < segments.length; depth++) {
+        directories.add(`${root}/${segments.slice(0, depth).join('/')}/`);
+      }
+    }
+    const entries: TarEntry[] = [
+      ...[...directories].sort().map((name) => ({
+        header: { name, type: 'directory' as const, size: 0, mode: 0o755, ...owner },
+      })),
+      ...files.map((file) => ({
+        header: { name: `${root}/${file.name}`, size: file.content.length, mode: file.mode, ...owner },
+        body: file.content,
+      })),
+    ];
+    return packTar(entries);
   }
 }
