@@ -1,5 +1,9 @@
 import type { Statebox } from '@statebox/core';
-import { type SessionReport, type StateboxEmulator, TRANSCRIPT_METADATA_KEY } from '@statebox/managed-agents-emulator';
+import {
+  type SessionReport,
+  type StateboxEmulator,
+  TRANSCRIPT_METADATA_KEY,
+} from '@statebox/managed-agents-emulator';
 import { Runner, type RunnerEvent } from '@statebox/runner';
 import { round } from '../stats.ts';
 import {

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
-import { type StateboxEmulator, startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { local } from '@statebox/local';
+import { type StateboxEmulator, startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FORK_FROM_METADATA, Runner, type RunnerEvent, SESSION_LABEL } from '../src/index.js';
 
