@@ -24,7 +24,7 @@ export async function installSkills(
       const { name, archive } = await download(clients, skill);
       const safeName = /^[A-Za-z0-9._-]+$/.test(name) && !/^\.+$/.test(name) ? name : skill.skill_id;
       const directory = `${options.workdir}/skills/${safeName}`;
-      const entries = readArchive(archive);
+      const entries = await readArchive(archive);
       // Archives usually wrap everything in one top directory; strip it so SKILL.md lands at the root.
       const tops = new Set(entries.map((entry) => entry.path.split('/')[0]));
       const strip = tops.size === 1 && entries.every((entry) => entry.path.includes('/'));
