@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import type { Sandbox } from '@statebox/core';
+import type { z } from 'zod';
 import { script } from './paths.js';
-import { type InputShape, parseInput } from './schema.js';
+import { field, parseInput, toolInput } from './schema.js';
 
 /** The reference's `BASH_OUTPUT_LIMIT`: only this many bytes of the tail are returned. */
 export const BASH_OUTPUT_LIMIT = 100 * 1024;
@@ -29,9 +30,8 @@ export type BashOptions = {
   defaultTimeoutMs: number;
 };
 
-type BashInput = { command?: string; restart?: boolean; timeout_ms?: number };
-
-const shape: InputShape = { command: 'string', restart: 'boolean', timeout_ms: 'integer' };
+const bashInput = toolInput({ command: field.string, restart: field.boolean, timeout_ms: field.integer });
+type BashInput = z.output<typeof bashInput>;
 
 // Calls of one session wait for each other in this process (two toolsets of one session included):
 // the state file is read at the start of a call and written at its end.
@@ -283,7 +283,7 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
         timeout_ms: { type: 'integer', description: 'Per-call timeout in milliseconds' },
       },
     },
-    parse: (content: unknown) => parseInput<BashInput>('bash', shape, content),
+    parse: (content: unknown) => parseInput('bash', bashInput, content),
     run: async (input, context) => {
       const previous = queues.get(name) ?? Promise.resolve();
       const current = previous.catch(() => {}).then(() => execute(input, context?.signal));

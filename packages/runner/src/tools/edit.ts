@@ -1,18 +1,18 @@
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import type { z } from 'zod';
 import type { ToolContext } from './paths.js';
 import { readFileChecked } from './read.js';
-import { type InputShape, parseInput } from './schema.js';
+import { field, parseInput, toolInput } from './schema.js';
 import { writeFileChecked } from './write.js';
 
-type EditInput = { file_path: string; old_string: string; new_string?: string; replace_all?: boolean };
-
-const shape: InputShape = {
-  file_path: 'string',
-  old_string: 'string',
-  new_string: 'string',
-  replace_all: 'boolean',
-};
+const editInput = toolInput({
+  file_path: field.string,
+  old_string: field.string,
+  new_string: field.string,
+  replace_all: field.boolean,
+});
+type EditInput = z.output<typeof editInput>;
 
 /** `edit` of `agent_toolset_20260401`: a literal, unique (or `replace_all`) replacement. */
 export function createEditTool(context: ToolContext): BetaRunnableTool<EditInput> {
@@ -31,7 +31,7 @@ export function createEditTool(context: ToolContext): BetaRunnableTool<EditInput
       },
       required: ['file_path', 'old_string', 'new_string'],
     },
-    parse: (content: unknown) => parseInput<EditInput>('edit', shape, content),
+    parse: (content: unknown) => parseInput('edit', editInput, content),
     run: async ({ file_path, old_string, new_string = '', replace_all }) => {
       if (!file_path) throw new ToolError('edit: file_path is required');
       if (!old_string) throw new ToolError('edit: old_string is required');

@@ -1,12 +1,12 @@
 import { posix } from 'node:path';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import type { z } from 'zod';
 import { decodeUtf8, runScript, script, type ToolContext } from './paths.js';
-import { type InputShape, parseInput } from './schema.js';
+import { field, parseInput, toolInput } from './schema.js';
 
-type GlobInput = { pattern: string; path?: string };
-
-const shape: InputShape = { pattern: 'string', path: 'string' };
+const globInput = toolInput({ pattern: field.string, path: field.string });
+type GlobInput = z.output<typeof globInput>;
 
 export const GLOB_RESULT_LIMIT = 200;
 /** The reference's `WALK_MAX_ENTRIES`. */
@@ -61,7 +61,7 @@ export function createGlobTool(context: ToolContext): BetaRunnableTool<GlobInput
       },
       required: ['pattern'],
     },
-    parse: (content: unknown) => parseInput<GlobInput>('glob', shape, content),
+    parse: (content: unknown) => parseInput('glob', globInput, content),
     run: async ({ pattern, path: searchPath }, runContext) => {
       if (!pattern) throw new ToolError('glob: pattern is required');
       if (posix.isAbsolute(pattern)) {

@@ -1,11 +1,11 @@
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import type { z } from 'zod';
 import { decodeUtf8, runScript, script, type ToolContext } from './paths.js';
-import { type InputShape, parseInput } from './schema.js';
+import { field, parseInput, toolInput } from './schema.js';
 
-type GrepInput = { pattern: string; path?: string };
-
-const shape: InputShape = { pattern: 'string', path: 'string' };
+const grepInput = toolInput({ pattern: field.string, path: field.string });
+type GrepInput = z.output<typeof grepInput>;
 
 export const GREP_OUTPUT_LIMIT = 100 * 1024;
 const GREP_TIMEOUT_MS = 60_000;
@@ -63,7 +63,7 @@ export function createGrepTool(context: ToolContext): BetaRunnableTool<GrepInput
       properties: { pattern: { type: 'string' }, path: { type: 'string' } },
       required: ['pattern'],
     },
-    parse: (content: unknown) => parseInput<GrepInput>('grep', shape, content),
+    parse: (content: unknown) => parseInput('grep', grepInput, content),
     run: async ({ pattern, path }, runContext) => {
       if (!pattern) throw new ToolError('grep: pattern is required');
       let result: Awaited<ReturnType<typeof runScript>>;

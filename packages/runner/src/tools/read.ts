@@ -1,11 +1,11 @@
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import type { z } from 'zod';
 import { decodeUtf8, fsErrorMessage, runScript, script, type ToolContext } from './paths.js';
-import { type InputShape, parseInput } from './schema.js';
+import { field, parseInput, toolInput } from './schema.js';
 
-type ReadInput = { file_path: string; view_range?: number[] };
-
-const shape: InputShape = { file_path: 'string', view_range: 'integer[]' };
+const readInput = toolInput({ file_path: field.string, view_range: field.integers });
+type ReadInput = z.output<typeof readInput>;
 
 /**
  * Arguments: limit (-1 for none), then start and end lines of a view range (empty for none).
@@ -152,7 +152,7 @@ export function createReadTool(context: ToolContext): BetaRunnableTool<ReadInput
       },
       required: ['file_path'],
     },
-    parse: (content: unknown) => parseInput<ReadInput>('read', shape, content),
+    parse: (content: unknown) => parseInput('read', readInput, content),
     run: async ({ file_path, view_range }) => {
       if (!file_path) throw new ToolError('read: file_path is required');
       if (view_range?.length && view_range.length !== 2) {

@@ -1,11 +1,11 @@
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import type { z } from 'zod';
 import { fsErrorMessage, runScript, script, type ToolContext } from './paths.js';
-import { type InputShape, parseInput } from './schema.js';
+import { field, parseInput, toolInput } from './schema.js';
 
-type WriteInput = { file_path: string; content?: string };
-
-const shape: InputShape = { file_path: 'string', content: 'string' };
+const writeInput = toolInput({ file_path: field.string, content: field.string });
+type WriteInput = z.output<typeof writeInput>;
 
 /**
  * The reference's `atomicWriteFile` in the sandbox: the content (stdin) goes to a sibling temp file that
@@ -59,7 +59,7 @@ export function createWriteTool(context: ToolContext): BetaRunnableTool<WriteInp
       properties: { file_path: { type: 'string' }, content: { type: 'string' } },
       required: ['file_path', 'content'],
     },
-    parse: (content: unknown) => parseInput<WriteInput>('write', shape, content),
+    parse: (content: unknown) => parseInput('write', writeInput, content),
     run: async ({ file_path, content }) => {
       if (!file_path) throw new ToolError('write: file_path is required');
       await writeFileChecked(context, 'write', file_path, content ?? '');
