@@ -29,3 +29,8 @@ export type RunnerEvent =
   | { type: 'lease.ended'; workId: string; end: string; detail: string }
   | { type: 'work.stopped'; workId: string; sessionId: string; outcome: string }
   | { type: 'error'; message: string; sessionId?: string; workId?: string };
+
+/** How an error reads in an `error` event's message. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Sandbox } from '@statebox/core';
+import { describeError, type RunnerEvent } from './events.js';
 
 export type MemoryStoreResource = {
   type: 'memory_store';
@@ -165,5 +166,21 @@ export class MountedMemoryStore {
       view: 'full',
     });
     return memory.content ?? '';
+  }
+}
+
+/** Sync one mounted store, reporting what moved as `memory.synced` and a failure as an `error` event. */
+export async function syncMemoryStore(
+  store: MountedMemoryStore,
+  sessionId: string,
+  emit: (event: RunnerEvent) => void,
+): Promise<void> {
+  try {
+    const report = await store.sync();
+    if (report.uploaded + report.downloaded + report.deleted + report.conflicts > 0) {
+      emit({ type: 'memory.synced', sessionId, storeId: store.storeId, ...report });
+    }
+  } catch (error) {
+    emit({ type: 'error', sessionId, message: `memory store ${store.storeId}: ${describeError(error)}` });
   }
 }

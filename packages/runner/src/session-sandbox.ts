@@ -1,4 +1,5 @@
 import { type Sandbox, SandboxNotFoundError, type Statebox } from '@statebox/core';
+import { describeError, type RunnerEvent } from './events.js';
 
 /** Labels that tie a sandbox to a Managed Agents session, so any runner replica can find it. */
 export const SESSION_LABEL = 'statebox.session';
@@ -65,4 +66,30 @@ export async function acquireSessionSandbox(
   }
   const sandbox = await statebox.create({ labels });
   return { sandbox, how: 'created', ms: performance.now() - started };
+}
+
+/**
+ * After a session's work ends: suspend its sandbox, or apply the terminated-session policy (`destroy`,
+ * `suspend` or `keep`). A failure is reported as an `error` event, never thrown.
+ */
+export async function releaseSandbox(
+  sandbox: Sandbox,
+  sessionId: string,
+  outcome: 'idle' | 'terminated' | 'shutdown',
+  terminatedPolicy: 'destroy' | 'suspend' | 'keep',
+  emit: (event: RunnerEvent) => void,
+): Promise<void> {
+  const started = performance.now();
+  try {
+    if (outcome === 'terminated' && terminatedPolicy === 'destroy') {
+      await sandbox.destroy();
+      emit({ type: 'sandbox.destroyed', sessionId, sandboxId: sandbox.id, ms: performance.now() - started });
+      return;
+    }
+    if (outcome === 'terminated' && terminatedPolicy === 'keep') return;
+    await sandbox.suspend();
+    emit({ type: 'sandbox.suspended', sessionId, sandboxId: sandbox.id, ms: performance.now() - started });
+  } catch (error) {
+    emit({ type: 'error', sessionId, message: `releasing sandbox ${sandbox.id}: ${describeError(error)}` });
+  }
 }

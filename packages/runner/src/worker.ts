@@ -3,13 +3,15 @@ import Anthropic from '@anthropic-ai/sdk';
 import { SessionToolRunner, WorkPoller } from '@anthropic-ai/sdk/helpers/beta/environments';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
-import type { RunnerEvent } from './events.js';
+import { describeError, type RunnerEvent } from './events.js';
 import { holdLease, type Lease, sessionsTokenFromSecret } from './lease.js';
-import { type MemoryStoreResource, MountedMemoryStore } from './memory.js';
+import { type MemoryStoreResource, MountedMemoryStore, syncMemoryStore } from './memory.js';
+import { Semaphore } from './semaphore.js';
 import {
   acquireSessionSandbox,
   ENVIRONMENT_LABEL,
   findSessionSandbox,
+  releaseSandbox,
   SESSION_LABEL,
 } from './session-sandbox.js';
 import { installSkills, type SkillReference } from './skills.js';
@@ -172,7 +174,7 @@ export class Runner {
           break;
         }
         const handler = this.#handle(next.value as WorkItem)
-          .catch((error) => this.#emit({ type: 'error', message: describe(error) }))
+          .catch((error) => this.#emit({ type: 'error', message: describeError(error) }))
           .finally(() => {
             slots.release();
             handlers.delete(handler);
@@ -222,7 +224,7 @@ export class Runner {
     if (interval === null) return { stop: () => undefined, idle: () => current };
     const run = () => {
       current = this.sweep().catch((error) =>
-        this.#emit({ type: 'error', message: `sweep: ${describe(error)}` }),
+        this.#emit({ type: 'error', message: `sweep: ${describeError(error)}` }),
       );
     };
     run();
@@ -280,7 +282,7 @@ export class Runner {
             this.#emit({
               type: 'error',
               sessionId,
-              message: `skill ${skillId} not installed: ${describe(error)}`,
+              message: `skill ${skillId} not installed: ${describeError(error)}`,
             }),
         });
         this.#emit({
@@ -298,11 +300,11 @@ export class Runner {
         if (after?.status === 'terminated') outcome = 'terminated';
       }
       if (outcome !== 'lost') {
-        for (const store of stores) await this.#syncMemory(store, sessionId);
+        for (const store of stores) await syncMemoryStore(store, sessionId, (event) => this.#emit(event));
       }
     } catch (error) {
       if (lease.end === 'lost') outcome = 'lost';
-      else this.#emit({ type: 'error', sessionId, workId: work.id, message: describe(error) });
+      else this.#emit({ type: 'error', sessionId, workId: work.id, message: describeError(error) });
     } finally {
       // A lost lease means another worker owns this session now: touch neither its sandbox nor its item.
       if (outcome !== 'lost') {
@@ -312,7 +314,7 @@ export class Runner {
           .stop(work.id, { environment_id: work.environment_id, force: true })
           .catch((error: { status?: number }) => {
             if (error.status !== 409)
-              this.#emit({ type: 'error', workId: work.id, message: describe(error) });
+              this.#emit({ type: 'error', workId: work.id, message: describeError(error) });
           });
         this.#emit({ type: 'work.stopped', workId: work.id, sessionId: sessionId ?? '', outcome });
       } else {
@@ -386,7 +388,7 @@ export class Runner {
           this.#emit({ type: 'error', sessionId, message: `result of ${call.name} not posted` });
         if (stores.length > 0 && Date.now() - lastSync >= syncInterval) {
           lastSync = Date.now();
-          for (const store of stores) await this.#syncMemory(store, sessionId);
+          for (const store of stores) await syncMemoryStore(store, sessionId, (event) => this.#emit(event));
         }
       }
     } catch (error) {
@@ -457,50 +459,11 @@ export class Runner {
     return stores;
   }
 
-  async #syncMemory(store: MountedMemoryStore, sessionId: string): Promise<void> {
-    try {
-      const report = await store.sync();
-      if (report.uploaded + report.downloaded + report.deleted + report.conflicts > 0) {
-        this.#emit({ type: 'memory.synced', sessionId, storeId: store.storeId, ...report });
-      }
-    } catch (error) {
-      this.#emit({ type: 'error', sessionId, message: `memory store ${store.storeId}: ${describe(error)}` });
-    }
-  }
-
   /** After a session's work ends: suspend its sandbox, or apply the terminated-session policy. */
-  async #release(
-    sandbox: Sandbox,
-    sessionId: string,
-    outcome: 'idle' | 'terminated' | 'shutdown',
-  ): Promise<void> {
-    const started = performance.now();
-    try {
-      if (outcome === 'terminated' && this.#options.terminatedSandbox === 'destroy') {
-        await sandbox.destroy();
-        this.#emit({
-          type: 'sandbox.destroyed',
-          sessionId,
-          sandboxId: sandbox.id,
-          ms: performance.now() - started,
-        });
-        return;
-      }
-      if (outcome === 'terminated' && this.#options.terminatedSandbox === 'keep') return;
-      await sandbox.suspend();
-      this.#emit({
-        type: 'sandbox.suspended',
-        sessionId,
-        sandboxId: sandbox.id,
-        ms: performance.now() - started,
-      });
-    } catch (error) {
-      this.#emit({
-        type: 'error',
-        sessionId,
-        message: `releasing sandbox ${sandbox.id}: ${describe(error)}`,
-      });
-    }
+  #release(sandbox: Sandbox, sessionId: string, outcome: 'idle' | 'terminated' | 'shutdown'): Promise<void> {
+    return releaseSandbox(sandbox, sessionId, outcome, this.#options.terminatedSandbox, (event) =>
+      this.#emit(event),
+    );
   }
 
   #clientFor(credential: string): Anthropic {
@@ -524,30 +487,6 @@ type WorkItem = {
   data: { type?: string; id: string };
 };
 
-class Semaphore {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
