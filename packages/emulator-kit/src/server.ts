@@ -25,11 +25,15 @@ export type EmulatorContext<V extends object = object, Extra extends object = ob
   EmulatorEnv<V, Extra>
 >;
 
-/** A route's middleware or final handler: hono's handler shape on the emulator's context. */
+/**
+ * A route's middleware or final handler: hono's handler shape on the emulator's context. Middleware
+ * returns `next()`; a handler returns its response.
+ */
 export type RouteHandler<V extends object = object, Extra extends object = object> = (
   c: EmulatorContext<V, Extra>,
   next: Next,
-) => Response | undefined | Promise<Response | undefined>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: `return next()` in middleware yields Promise<void>.
+) => Response | Promise<Response | void>;
 
 export interface EmulatorServerOptions<Extra extends object> {
   /** Names the emulator in messages and the 501 body (`daytona`, `managed-agents`). */
@@ -163,7 +167,7 @@ export class EmulatorServer<V extends object = object, Extra extends object = ob
     this.#routes.push(route);
     const mark: RouteHandler<V, Extra> = (c, next) => {
       c.get('record').route = route;
-      return next() as Promise<undefined>;
+      return next();
     };
     const chain = [mark, ...handlers.slice(0, -1), this.#faultStage, handler];
     // hono's overloads type each handler position separately; the chain is uniform, so register it plainly.
@@ -238,7 +242,7 @@ export class EmulatorServer<V extends object = object, Extra extends object = ob
   readonly #faultStage: RouteHandler<V, Extra> = async (c, next) => {
     const record = c.get('record');
     const action = this.faults.take(c.req.method, record.path);
-    if (!action) return next() as Promise<undefined>;
+    if (!action) return next();
     record.fault = action.kind;
     if (action.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, action.delayMs));
     if (action.kind === 'drop') {
@@ -247,7 +251,7 @@ export class EmulatorServer<V extends object = object, Extra extends object = ob
       return RESPONSE_ALREADY_SENT;
     }
     if (action.error) throw action.error;
-    return next() as Promise<undefined>;
+    return next();
   };
 }
 

@@ -47,7 +47,7 @@ export async function startToyVendor(options: { provider?: SandboxProvider } = {
   const auth: RouteHandler<{ caller: string }, { key: string | null }> = (c, next) => {
     if (c.req.header('x-toy-key') !== TOY_KEY) throw new HttpError(401, 'bad key', { code: 'unauthorized' });
     c.set('caller', 'user');
-    return next() as Promise<undefined>;
+    return next();
   };
 
   server.get('/v1/ping', auth, (c) => c.json({ pong: true, caller: c.get('caller') }));

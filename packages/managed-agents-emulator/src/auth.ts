@@ -27,7 +27,7 @@ export function allow(emulator: Emulator, kinds: ReadonlyArray<Principal['kind']
       throw forbidden(`${describePrincipal(principal)} may not call ${c.req.method} ${path}`);
     }
     c.set('principal', principal);
-    return next() as Promise<undefined>;
+    return next();
   };
 }
 

@@ -51,7 +51,7 @@ export function eventRoutes(server: EmulatorServer<RouteVariables, RequestFields
   const resolveSend: Handler = async (c, next) => {
     const record = session(c);
     c.set('send', { session: record, body: await body(c) });
-    return next() as Promise<undefined>;
+    return next();
   };
   server.post('/v1/sessions/:sessionId/events', any, resolveSend, (c) => {
     const { session: record, body: params } = c.get('send')!;
