@@ -27,7 +27,7 @@ import {
 const SOAK = process.env.STATEBOX_SOAK === '1' ? 10 : 1;
 const WORKERS = 4;
 const MIX_MS = 8_000 * SOAK;
-const RACE_ROUNDS = 30 * SOAK;
+const RACE_ROUNDS = 60 * SOAK;
 
 type Report = {
   outcomes: Record<string, Record<string, number>>;
