@@ -291,6 +291,25 @@ describe('exec racing suspend', () => {
   });
 });
 
+describe('freezing with SIGSTOP (hosts without a freezer cgroup)', () => {
+  it('stops and continues processes of PID namespaces that the sandbox nested in its own', async () => {
+    const box = await statebox().create();
+    await box.exec('unshare --pid --fork sleep 1001 >/dev/null 2>&1 &');
+    const { runtime } = await record(box.id);
+    const namespace = pidNamespace(runtime!.initPid)!;
+    const nested = () =>
+      namespaceProcesses(namespace).members.filter(
+        (info) => info.name === 'sleep' && pidNamespace(info.pid) !== namespace,
+      );
+    await until(() => nested().length === 1, 'the nested process runs');
+    const thaw = await freezeSandbox(runtime!, undefined);
+    expect(nested().map((info) => info.state)).toEqual(['T']);
+    thaw!();
+    expect(nested().map((info) => info.state)).not.toEqual(['T']);
+    expect(stoppedProcesses(home)).toEqual([]);
+  });
+});
+
 describe('an exec whose nsenter was stopped', () => {
   it('settles once a SIGSTOP freeze is thawed (the thaw reaches the nsenter that stopped itself)', async () => {
     const box = await statebox().create();
