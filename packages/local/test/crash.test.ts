@@ -28,14 +28,16 @@ import {
  */
 
 const SOAK = process.env.STATEBOX_SOAK === '1' ? 10 : 1;
-const TRIALS = 6 * SOAK;
+const TRIALS = 5 * SOAK;
 const NEW_CONTENT_BYTES = 8 * 1024 * 1024;
 
 type Kind = {
   name: string;
   operation: 'create' | 'exec' | 'writeFile' | 'suspend' | 'resume' | 'fork' | 'destroy';
-  /** Random files in the sandbox before the operation (1,500 are copied while frozen; 4,100 are sealed). */
+  /** Random files in the sandbox before the operation (800 are copied while frozen; 4,100 are sealed). */
   files?: number;
+  /** Their size, 2 KiB unless said. */
+  fileBytes?: number;
   /** Started and frozen without the freezer cgroup, as on hosts that lack one (SIGSTOP). */
   sigstop?: boolean;
   /** Suspend first; with `chain`, seal that many layers first, so the worker's resume compacts them. */
@@ -50,9 +52,9 @@ const kinds: Kind[] = [
   { name: 'suspend', operation: 'suspend', files: 200 },
   { name: 'resume', operation: 'resume', files: 200, suspended: true },
   { name: 'resume with compaction', operation: 'resume', files: 200, suspended: true, chain: 3 },
-  { name: 'fork, copy path (freezer cgroup)', operation: 'fork', files: 1500 },
-  { name: 'fork, copy path (SIGSTOP)', operation: 'fork', files: 1500, sigstop: true },
-  { name: 'fork, seal path', operation: 'fork', files: 4100 },
+  { name: 'fork, copy path (freezer cgroup)', operation: 'fork', files: 800 },
+  { name: 'fork, copy path (SIGSTOP)', operation: 'fork', files: 800, sigstop: true },
+  { name: 'fork, seal path', operation: 'fork', files: 4100, fileBytes: 64 },
   { name: 'destroy', operation: 'destroy', files: 200 },
 ];
 
@@ -102,7 +104,7 @@ async function prepare(kind: Kind): Promise<{ box?: Sandbox; before?: Record<str
     box = await fresh().get(done.id);
   } else {
     box = await fresh().create();
-    await box.exec(seedCommand(kind.files ?? 0));
+    await box.exec(seedCommand(kind.files ?? 0, kind.fileBytes));
     await box.exec('sleep 1000 >/dev/null 2>&1 &');
   }
   if (kind.operation === 'writeFile') await box.writeFile('target.bin', 'old content');
@@ -119,8 +121,8 @@ async function prepare(kind: Kind): Promise<{ box?: Sandbox; before?: Record<str
 }
 
 /** As fixtures/operation.mjs seeds: random 2 KiB files under /workspace/seed, made by two processes. */
-function seedCommand(files: number): string {
-  return `mkdir -p seed && cd seed && head -c ${files * 2048} /dev/urandom | split -b 2048 -a 5 - f`;
+function seedCommand(files: number, bytes = 2048): string {
+  return `mkdir -p seed && cd seed && head -c ${files * bytes} /dev/urandom | split -b ${bytes} -a 5 - f`;
 }
 
 /** What the worker's writeFile writes (the same deterministic bytes as fixtures/operation.mjs). */
