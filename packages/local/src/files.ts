@@ -53,6 +53,8 @@ if [ ! -d "$parent" ]; then mkdir -p -- "$parent" 2>&1 >&2 || exit 102; fi
 name=\${target##*/}
 temporary=$(mktemp -- "$parent/.$name.statebox-XXXXXXXX") || exit 1
 trap 'rm -f -- "$temporary"' EXIT
+# A caller that died leaves pipes without a reader: its SIGPIPE would skip the EXIT trap.
+trap 'exit 1' HUP PIPE TERM
 cat > "$temporary" || exit 1
 written=$(stat -c %s -- "$temporary") || exit 1
 if [ "$written" != "$3" ]; then echo "received $written of $3 bytes" >&2; exit 105; fi

@@ -283,7 +283,16 @@ export async function removeTree(path: string): Promise<void> {
     if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENAMETOOLONG' && code !== 'ENOTEMPTY') throw error;
   }
   if (process.geteuid?.() !== 0) await runTool('chmod', ['-R', 'u+rwx', '--', path]).catch(() => undefined);
-  await runTool('rm', ['-rf', '--one-file-system', '--', path]);
+  // A dying writer (the `cp` of a killed fork, until its death signal lands) may still add an entry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await runTool('rm', ['-rf', '--one-file-system', '--', path]);
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
 }
 
 /** Runs a coreutils tool; rejects with a ProviderError carrying the first line of its stderr. */

@@ -231,7 +231,7 @@ export async function compactLayers(
   await mkdir(view);
   const lower = [...record.layers, 'empty'].join(':');
   const xattr = tools.rootless ? ',userxattr' : '';
-  const script = `set -e; cd "$1"; mount -t overlay overlay -o "ro,lowerdir=${lower}${xattr}" "$2"; cp -a "$2/." "$3/"`;
+  const script = `set -e; cd "$1"; mount -t overlay overlay -o "ro,lowerdir=${lower}${xattr}" "$2"; exec cp -a "$2/." "$3/"`;
   const args = [
     ...(tools.rootless ? ['--user', '--map-root-user'] : []),
     '--mount',

@@ -45,20 +45,32 @@ export function pidNamespace(pid: number, which: 'pid' | 'pid_for_children' = 'p
 }
 
 /**
- * The processes of a PID namespace (`members`) and the host-side processes tied to it (`waiters`): the
+ * The processes of a PID namespace (`members`: also those of namespaces nested in it, which a sandbox
+ * may make, as they descend from its own) and the host-side processes tied to it (`waiters`): the
  * parents outside it of its members (an exec's `nsenter`, the supervisor `unshare`) and the processes
  * that have joined it for their next child but not forked yet (an `nsenter` in the middle of entering).
  */
 export function namespaceProcesses(namespace: string): { members: ProcessInfo[]; waiters: ProcessInfo[] } {
-  const members: ProcessInfo[] = [];
+  const inside: ProcessInfo[] = [];
+  const children = new Map<number, ProcessInfo[]>();
   const entering: number[] = [];
   for (const pid of listPids()) {
-    if (pidNamespace(pid) === namespace) {
-      const info = readProcess(pid);
-      if (info) members.push(info);
-    } else if (pidNamespace(pid, 'pid_for_children') === namespace) entering.push(pid);
+    const info = readProcess(pid);
+    if (!info) continue;
+    children.set(info.ppid, [...(children.get(info.ppid) ?? []), info]);
+    if (pidNamespace(pid) === namespace) inside.push(info);
+    else if (pidNamespace(pid, 'pid_for_children') === namespace) entering.push(pid);
   }
+  const members = [...inside];
   const memberPids = new Set(members.map((member) => member.pid));
+  for (let index = 0; index < members.length; index++) {
+    for (const child of children.get(members[index]!.pid) ?? []) {
+      if (!memberPids.has(child.pid)) {
+        memberPids.add(child.pid);
+        members.push(child);
+      }
+    }
+  }
   const waiterPids = new Set(entering);
   for (const member of members) {
     if (!memberPids.has(member.ppid) && member.ppid > 1) waiterPids.add(member.ppid);

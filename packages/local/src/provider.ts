@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import {
   type CreateRequest,
@@ -186,12 +186,24 @@ export class LocalProvider implements SandboxProvider {
     await this.#ready();
     const wanted = Object.entries(filter.labels ?? {});
     const infos: SandboxInfo[] = [];
-    for (const id of await this.home.ids()) {
-      const record = await this.home.read(id).catch(() => undefined);
-      // A sandbox still `creating` was never handed to anyone.
+    let leftovers = false;
+    const entries = await readdir(this.home.sandboxesDir).catch(() => [] as string[]);
+    for (const lock of await readdir(this.home.locksDir).catch(() => [] as string[])) {
+      const id = lock.replace(/\.lock$/, '');
+      leftovers ||= id !== lock && isValidId(id) && !entries.includes(id);
+    }
+    for (const entry of entries) {
+      leftovers ||= entry.startsWith('.deleted-');
+      if (!isValidId(entry)) continue;
+      // null: unreadable or corrupt, listed by no one until destroyed.
+      const record = await this.home.read(entry).catch(() => null);
+      // A sandbox still `creating`, or with no record, was never handed to anyone.
+      leftovers ||= record === undefined || record?.creating === true;
       if (!record || record.creating) continue;
       if (wanted.every(([key, value]) => record.labels[key] === value)) infos.push(this.#info(record));
     }
+    // What a create, fork or destroy that died left behind goes now, where nobody is at work on it.
+    if (leftovers) await sweepSandboxes(this.home, undefined);
     return infos.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 

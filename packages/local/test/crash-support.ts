@@ -98,6 +98,7 @@ export function records(home: string): SandboxRecord[] {
   const dir = join(home, 'sandboxes');
   if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((id) => {
+    if (!id.startsWith('sbx-')) return [];
     try {
       return [JSON.parse(readFileSync(join(dir, id, 'sandbox.json'), 'utf8')) as SandboxRecord];
     } catch {
@@ -115,7 +116,7 @@ export function stoppedProcesses(home: string): string[] {
   for (const record of records(home)) {
     const runtime = record.runtime;
     if (!runtime) continue;
-    if (runtime.cgroups) {
+    if (runtime.cgroups && existsSync(runtime.cgroups.freezer)) {
       const state = readFileSync(join(runtime.cgroups.freezer, 'freezer.state'), 'utf8').trim();
       if (state !== 'THAWED') found.push(`${record.id}: freezer cgroup ${state}`);
     }

@@ -15,6 +15,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Home, type SandboxRecord } from '../src/home.js';
 import { local } from '../src/index.js';
+import { freezeSandbox } from '../src/isolation.js';
 import { namespaceProcesses, pidNamespace, readProcess } from '../src/procfs.js';
 import {
   destroyAll,
@@ -290,7 +291,57 @@ describe('exec racing suspend', () => {
   });
 });
 
+describe('freezing with SIGSTOP (hosts without a freezer cgroup)', () => {
+  it('stops and continues processes of PID namespaces that the sandbox nested in its own', async () => {
+    const box = await statebox().create();
+    await box.exec('unshare --pid --fork sleep 1001 >/dev/null 2>&1 &');
+    const { runtime } = await record(box.id);
+    const namespace = pidNamespace(runtime!.initPid)!;
+    const nested = () =>
+      namespaceProcesses(namespace).members.filter(
+        (info) => info.name === 'sleep' && pidNamespace(info.pid) !== namespace,
+      );
+    await until(() => nested().length === 1, 'the nested process runs');
+    const thaw = await freezeSandbox(runtime!, undefined);
+    expect(nested().map((info) => info.state)).toEqual(['T']);
+    thaw!();
+    expect(nested().map((info) => info.state)).not.toEqual(['T']);
+    expect(stoppedProcesses(home)).toEqual([]);
+  });
+});
+
 describe('an exec whose nsenter was stopped', () => {
+  it('settles once a SIGSTOP freeze is thawed (the thaw reaches the nsenter that stopped itself)', async () => {
+    const box = await statebox().create();
+    let settled: unknown;
+    const running = box.exec('sleep 1; echo ok').then(
+      (output) => {
+        settled = output;
+      },
+      (error: unknown) => {
+        settled = error;
+      },
+    );
+    const { runtime } = await record(box.id);
+    const namespace = pidNamespace(runtime!.initPid)!;
+    await until(
+      () =>
+        namespaceProcesses(namespace).members.some(
+          (info) => info.name === 'sleep' && info.ppid !== runtime!.initPid,
+        ),
+      'the command runs',
+    );
+    // The freeze a fork does on hosts without a freezer cgroup.
+    const thaw = await freezeSandbox(runtime!, undefined);
+    expect(thaw).toBeDefined();
+    await sleep(300);
+    thaw!();
+    await until(() => settled !== undefined, 'the exec settles', 10_000);
+    await running;
+    expect(settled).toMatchObject({ exitCode: 0, stdout: 'ok\n' });
+    expect(stoppedProcesses(home)).toEqual([]);
+  });
+
   it('does not wedge the next resume, and the exec ends with a typed error', async () => {
     const box = await statebox().create();
     const running = box.exec('sleep 30').catch((caught: unknown) => caught);
