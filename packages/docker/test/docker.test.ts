@@ -93,7 +93,7 @@ describe.skipIf(Boolean(skip))(
       await expect(
         instance.exec(info.id, { command: 'true', cwd: '/workspace', maxOutputBytes: 100 }),
       ).rejects.toSatisfy(SandboxNotFoundError.isInstance);
-      await expect(instance.readFile(info.id, '/workspace/x')).rejects.toSatisfy(
+      await expect(instance.readFile(info.id, '/workspace/x', { maxBytes: 1024 })).rejects.toSatisfy(
         SandboxNotFoundError.isInstance,
       );
       await expect(instance.destroy(info.id)).resolves.toBeUndefined();
@@ -280,8 +280,10 @@ describe.skipIf(Boolean(skip))(
         info.id,
         'mkdir -p d && echo target > d/t && ln -s d/t l && ln -s /workspace/l abs',
       );
-      expect(decoder.decode(await instance.readFile(info.id, '/workspace/abs'))).toBe('target\n');
-      await expect(instance.readFile(info.id, '/workspace/missing')).rejects.toSatisfy(
+      expect(decoder.decode(await instance.readFile(info.id, '/workspace/abs', { maxBytes: 1024 }))).toBe(
+        'target\n',
+      );
+      await expect(instance.readFile(info.id, '/workspace/missing', { maxBytes: 1024 })).rejects.toSatisfy(
         FileNotFoundError.isInstance,
       );
     });
