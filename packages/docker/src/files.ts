@@ -33,7 +33,7 @@ const RENAME_SCRIPT = [
   'tmp=$1 target=$2',
   'if [ -d "$target" ] && [ ! -L "$target" ]; then rm -f -- "$tmp"; echo "$target is a directory" >&2; exit 21; fi',
   'if [ -e "$target" ]; then owner=$(stat -c %u:%g -- "$target" 2>/dev/null) && chown "$owner" -- "$tmp" 2>/dev/null; fi',
-  'chmod "$3" -- "$tmp" && mv -f -- "$tmp" "$target" || { status=$?; rm -f -- "$tmp"; exit $status; }',
+  'chmod "$3" -- "$tmp" && mv -f -T -- "$tmp" "$target" || { status=$?; rm -f -- "$tmp"; exit $status; }',
   'for old in "$4"/.statebox-write-*; do',
   '  [ -e "$old" ] && find "$4" -maxdepth 1 -name ".statebox-write-*" -mmin +10 -exec rm -f {} + 2>/dev/null',
   '  break',
