@@ -222,13 +222,18 @@ async function exitCodeOf(
   }
   const exitCode = exec && !exec.Running ? exec.ExitCode : null;
   if (exitCode !== null && exitCode < 126) return exitCode;
-  const status = await interruption(sandboxes, exec?.ContainerID, startedAt);
+  // The exec can end a moment before the daemon marks its container stopped or removed: look for a while.
+  let status: string | undefined;
+  for (let attempt = 0; attempt < 25 && !status; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    status = await interruption(sandboxes, sandboxId, exec?.ContainerID, startedAt);
+  }
   if (status) {
     throw new InvalidStateError(
       sandboxId,
       operation,
       status,
-      'The command was killed with its container and did not finish; run it again once the sandbox is running.',
+      'The command was killed when that happened, before it finished; run it again once the sandbox is running.',
     );
   }
   return exitCode ?? -1;
@@ -237,10 +242,15 @@ async function exitCodeOf(
 /** What happened to the container an exec ran in, if it stopped or went away after the exec started. */
 async function interruption(
   sandboxes: Sandboxes,
+  sandboxId: string,
   containerId: string | undefined,
   startedAt: number,
 ): Promise<string | undefined> {
-  if (!containerId) return 'replaced by a fork or destroyed while the command ran';
+  if (!containerId) return 'destroyed or restarted by a fork';
+  const current = await sandboxes.client
+    .request<{ Id: string }>('GET', `/containers/${containerName(sandboxId)}/json`, { accept: [404] })
+    .catch(() => undefined);
+  if (current?.status === 200 && current.body.Id !== containerId) return 'restarted by a fork';
   const response = await sandboxes.client
     .request<{ State: { Running: boolean; Paused: boolean; StartedAt: string } }>(
       'GET',
@@ -248,10 +258,10 @@ async function interruption(
       { accept: [404] },
     )
     .catch(() => undefined);
-  if (!response || response.status === 404) return 'replaced by a fork or destroyed while the command ran';
+  if (!response || response.status === 404) return 'destroyed or restarted by a fork';
   const state = response.body.State;
-  if (!state.Running) return 'suspended while the command ran';
+  if (!state.Running) return 'suspended';
   // Docker's clock and this one are the same host's; allow for its rounding.
-  if (Date.parse(state.StartedAt) > startedAt + 5) return 'restarted while the command ran';
+  if (Date.parse(state.StartedAt) > startedAt + 5) return 'restarted';
   return undefined;
 }
