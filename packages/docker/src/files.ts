@@ -93,6 +93,7 @@ async function resolve(
   signal: AbortSignal,
 ): Promise<{ target: string; stat: Stat | undefined }> {
   let target = path;
+  refuseRuntimeMount(path, target, sandboxId, operation);
   let current = await stat(sandboxes, sandboxId, target, operation, signal);
   for (let hops = 0; current?.kind === 'symlink'; hops++) {
     if (hops >= MAX_SYMLINK_HOPS) {
@@ -102,9 +103,27 @@ async function resolve(
     target = current.linkTarget.startsWith('/')
       ? current.linkTarget
       : posix.resolve(posix.dirname(target), current.linkTarget);
+    refuseRuntimeMount(path, target, sandboxId, operation);
     current = await stat(sandboxes, sandboxId, target, operation, signal);
   }
   return { target, stat: current };
+}
+
+/**
+ * The kernel's and the runtime's filesystems: the archive endpoint sees the image's directories under them,
+ * not what the sandbox's processes see, so they are refused rather than answered wrongly.
+ */
+const RUNTIME_MOUNTS = ['/dev', '/proc', '/sys'];
+
+function refuseRuntimeMount(path: string, target: string, sandboxId: string, operation: string): void {
+  const mount = RUNTIME_MOUNTS.find((prefix) => target === prefix || target.startsWith(`${prefix}/`));
+  if (!mount) return;
+  throw new InvalidPathError(
+    path,
+    `${target === path ? 'it' : `it leads to ${target}, which`} is under ${mount}, the kernel's devices and pseudo-files, ` +
+      `not a regular file of the sandbox. Use exec(['cat', ${JSON.stringify(target)}]) for those.`,
+    { sandboxId, operation },
+  );
 }
 
 function refuseSpecial(path: string, kind: FileKind, sandboxId: string, operation: string): void {
