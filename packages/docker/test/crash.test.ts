@@ -38,7 +38,8 @@ async function runKilled(args: string[], maxDelayMs: number): Promise<{ killed: 
 }
 
 function record(operation: string, result: { killed: boolean; delay: number; journal?: boolean }): void {
-  const entry = (report[operation] ??= { trials: 0, killed: 0, repaired: 0, delays: [] });
+  const entry = report[operation] ?? { trials: 0, killed: 0, repaired: 0, delays: [] };
+  report[operation] = entry;
   entry.trials++;
   if (result.killed) entry.killed++;
   if (result.journal) entry.repaired++;

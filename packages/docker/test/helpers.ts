@@ -60,6 +60,7 @@ export async function run(instance: DockerProvider, sandboxId: string, command: 
   return output.stdout;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: docker inspect's JSON, read field by field in tests
 export function inspect(sandboxId: string): Record<string, any> {
   return JSON.parse(execFileSync('docker', ['inspect', `statebox-${sandboxId}`], { encoding: 'utf8' }))[0];
 }
