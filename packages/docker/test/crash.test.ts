@@ -19,15 +19,23 @@ const soak = process.env.STATEBOX_SOAK === '1' ? 5 : 1;
 const TRIALS = { fork: 6 * soak, suspend: 4 * soak, writeFile: 6 * soak };
 const report: Record<string, { trials: number; killed: number; repaired: number; delays: number[] }> = {};
 
-/** Runs the operation in a child process and kills it `0..maxDelayMs` after it starts the operation. */
-async function runKilled(args: string[], maxDelayMs: number): Promise<{ killed: boolean; delay: number }> {
+/**
+ * Runs the operation in a child process and kills it `0..spanMs` after it starts the operation; without
+ * a span, lets it finish and returns how long it took (`delay`), to calibrate the trials.
+ */
+async function runKilled(args: string[], spanMs?: number): Promise<{ killed: boolean; delay: number }> {
   const child = spawn(process.execPath, [fixture, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const delay = Math.floor(Math.random() * maxDelayMs);
+  let delay = spanMs === undefined ? 0 : Math.floor(Math.random() * spanMs);
   let output = '';
   let timer: NodeJS.Timeout | undefined;
+  let started = 0;
   child.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString();
-    if (!timer && output.includes('go')) timer = setTimeout(() => child.kill('SIGKILL'), delay);
+    if (!started && output.includes('go')) {
+      started = performance.now();
+      if (spanMs !== undefined) timer = setTimeout(() => child.kill('SIGKILL'), delay);
+    }
+    if (spanMs === undefined && output.includes('done')) delay = Math.round(performance.now() - started);
   });
   child.stderr.resume();
   await once(child, 'exit');
@@ -89,8 +97,10 @@ describe.skipIf(Boolean(skip) || !existsSync(dist))(
       created.push(source);
       const expected = await writeManifest(instance, source);
       const known = new Set<string>();
+      // How long a fork takes from the child's start of it, so that the kills land inside it.
+      const { delay: span } = await runKilled(['fork', source]);
       for (let trial = 0; trial < TRIALS.fork; trial++) {
-        const result = await runKilled(['fork', source], 900);
+        const result = await runKilled(['fork', source], span);
         // A fork killed half-way leaves its journal: the next operation finishes or undoes it.
         record('fork', {
           ...result,
@@ -121,9 +131,12 @@ describe.skipIf(Boolean(skip) || !existsSync(dist))(
       const sandbox = (await instance.create({})).id;
       created.push(sandbox);
       const expected = await writeManifest(instance, sandbox);
+      await run(instance, sandbox, 'sleep 100 >/dev/null 2>&1 &');
+      const { delay: span } = await runKilled(['suspend', sandbox]);
+      await instance.resume(sandbox);
       for (let trial = 0; trial < TRIALS.suspend; trial++) {
         await run(instance, sandbox, 'sleep 100 >/dev/null 2>&1 &');
-        record('suspend', await runKilled(['suspend', sandbox], 250));
+        record('suspend', await runKilled(['suspend', sandbox], span));
         expect((await instance.resume(sandbox)).status).toBe('running');
         expect(await manifest(instance, sandbox)).toBe(expected);
         await instance.suspend(sandbox);
@@ -140,9 +153,10 @@ describe.skipIf(Boolean(skip) || !existsSync(dist))(
       const hashOf = async (byte: string) =>
         run(instance, sandbox, `head -c ${size} /dev/zero | tr '\\0' '${byte}' | sha256sum | cut -d' ' -f1`);
       const [oldHash, newHash] = [await hashOf('o'), await hashOf('n')];
+      const { delay: span } = await runKilled(['writeFile', sandbox, String(size)]);
       for (let trial = 0; trial < TRIALS.writeFile; trial++) {
         await instance.writeFile(sandbox, '/workspace/m/big', new Uint8Array(size).fill(0x6f));
-        record('writeFile', await runKilled(['writeFile', sandbox, String(size)], 500));
+        record('writeFile', await runKilled(['writeFile', sandbox, String(size)], span));
         const hash = await run(instance, sandbox, 'sha256sum m/big | cut -d" " -f1');
         expect([oldHash, newHash]).toContain(hash);
         expect(await manifest(instance, sandbox)).toBe(expected);
@@ -152,7 +166,7 @@ describe.skipIf(Boolean(skip) || !existsSync(dist))(
       // A killed writer can leave its temporary file (hidden, removed by a later write after 10 minutes).
       const temporary = Number(await run(instance, sandbox, 'ls -a m | grep -c statebox-write || true'));
       console.log(`writeFile: ${temporary} temporary file(s) left by killed writers`);
-      console.log('crash trials:', JSON.stringify(report));
+      console.log('crash trials (delays in ms after the operation started):', JSON.stringify(report));
     });
   },
 );
