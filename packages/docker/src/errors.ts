@@ -106,6 +106,9 @@ function hintFor(detail: string): string {
   if (/storage-opt|storage opt|pquota|quota/i.test(detail)) {
     return ". diskBytes needs Docker's overlay2 driver on xfs mounted with pquota; set diskBytes: 0 on this daemon.";
   }
+  if (/\/bin\/sh.*no such file|no such file.*\/bin\/sh/i.test(detail)) {
+    return '. statebox runs every exec through /bin/sh (and writeFile through sh, stat, chmod and mv): use an image that has them.';
+  }
   if (/pids|resource temporarily unavailable/i.test(detail)) {
     return '. The sandbox is at its pidsLimit; end some of its processes or raise pidsLimit.';
   }

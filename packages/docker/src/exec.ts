@@ -149,12 +149,23 @@ export async function execCommand(
     });
   }
   const exitCode = await exitCodeOf(sandboxes, execId, sandboxId, startedAt, operation);
+  if (exitCode === 126 || exitCode === 127) refuseRuntimeFailure(sandboxes, sandboxId, stdout.toBytes());
   return {
     exitCode,
     stdout: stdout.toBytes(),
     stderr: stderr.toBytes(),
     truncated: { stdout: stdout.truncated, stderr: stderr.truncated },
   };
+}
+
+/**
+ * runc reports a process it could not start (no /bin/sh in the image, the sandbox at its pidsLimit) as exit
+ * 126 or 127 with its error on stdout: that is statebox's failure, not the command's exit code.
+ */
+function refuseRuntimeFailure(sandboxes: Sandboxes, sandboxId: string, stdout: Uint8Array): void {
+  const text = Buffer.from(stdout).toString('utf8');
+  if (!/^OCI runtime exec failed/.test(text)) return;
+  throw sandboxes.error(new DockerApiError(500, text.trim(), 'exec'), 'exec', sandboxId);
 }
 
 /** Runs a short helper command of statebox's own inside the sandbox and collects its output. */

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { type ForkRequest, ProviderError, type SandboxInfo, SandboxNotFoundError } from '@statebox/core';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DEFAULT_WORKDIR,
+  type ForkRequest,
+  ProviderError,
+  type SandboxInfo,
+  SandboxNotFoundError,
+} from '@statebox/core';
 import type { ForkJournal } from './journal.js';
 import {
   type ContainerJson,
@@ -13,6 +21,7 @@ import {
   workspaceVolume,
 } from './labels.js';
 import { hasOwnChanges } from './layers.js';
+import { completeHardLinks, indexedInodes } from './links.js';
 import { createEgressNetwork, isEgressNetwork, removeNetwork } from './network.js';
 import type { Limits, Sandboxes } from './sandboxes.js';
 
@@ -51,7 +60,9 @@ export function limitsOf(container: ContainerJson): Limits {
  * 2. Freeze the source (`pause`, ~20 ms) so its files and root filesystem hold still; commit its container
  *    layer when it changed (~50 ms); seal its workspace upper: parent and child each get a volume with a
  *    fresh upper over [sealed upper, ...older layers].
- * 3. Create the child and the source's replacement under temporary names; start the child.
+ * 3. Link the hard links written since the last fork whole into the sealed upper (links.ts); create the
+ *    child and the source's replacement under temporary names; kill the frozen original (its mount must
+ *    let go of the sealed upper before another mount may use it as a lower); start the child.
  * 4. Commit by renames: source -> retired name, replacement -> the sandbox's name (the point of no
  *    return), child -> its name. Remove the journal and return; the replacement starts and the frozen
  *    original is removed right after.
@@ -112,6 +123,7 @@ export async function forkSandbox(
         client.request('POST', `/containers/${source.Id}/pause`),
       );
     }
+    await sealHardLinks(sandboxes, source, sourceVolume, stack);
     // The commit (~50 ms) and the layer bookkeeping do not depend on each other.
     const committing = commitRootFilesystem(sandboxes, source, sandboxId).then(async (result) => {
       if (result.committed) await sandboxes.journals.write(sandboxId, { ...journal, image: result.image });
@@ -161,8 +173,17 @@ export async function forkSandbox(
         childId,
         operation,
       );
-      await sandboxes.start(child, childNetwork, childId, operation);
     })();
+    // The frozen original must let go of its volume first: with overlay's index=on (links.ts) a layer
+    // cannot be one mount's upper and another's lower. SIGKILL ends frozen processes without running them.
+    const releasing = wasRunning
+      ? sandboxes.call(operation, sandboxId, async () => {
+          await client.request('POST', `/containers/${source.Id}/kill`, { accept: [409] });
+          await client.request('POST', `/containers/${source.Id}/wait`, {
+            query: { condition: 'not-running' },
+          });
+        })
+      : Promise.resolve();
     const parentPath = (async () => {
       replacement = await sandboxes.createContainer(
         {
@@ -180,10 +201,11 @@ export async function forkSandbox(
       );
     })();
     // allSettled, not all: the undo must wait until neither path can still make something.
-    const failure = (await Promise.allSettled([childPath, parentPath])).find(
+    const failure = (await Promise.allSettled([childPath, parentPath, releasing])).find(
       (result): result is PromiseRejectedResult => result.status === 'rejected',
     );
     if (failure) throw failure.reason;
+    await sandboxes.start(child, childNetwork, childId, operation);
     const rename = (container: string, to: string) =>
       sandboxes.call(operation, sandboxId, () =>
         client.request('POST', `/containers/${container}/rename`, { query: { name: to } }),
@@ -191,6 +213,8 @@ export async function forkSandbox(
     await rename(source.Id, journal.retiredName);
     await rename(replacement, name);
     await rename(child, containerName(childId));
+    // The original never mounts its volume again: its overlay index would only inflate link counts.
+    await rm(join(layers.workPath(sourceVolume), 'index'), { recursive: true, force: true });
   } catch (error) {
     await settleFork(sandboxes, sandboxId, journal).catch(() => undefined);
     throw sandboxes.error(error, operation, sandboxId);
@@ -268,9 +292,35 @@ export async function settleFork(
       await sandboxes.call(operation, sandboxId, () =>
         client.request('POST', `/containers/${original.Id}/unpause`),
       );
+    } else if (journal.wasRunning && original?.Id && !original.State.Running) {
+      // Killed to release its volume before the fork died: its files are intact, its processes ended.
+      await sandboxes.start(original.Id, original.HostConfig.NetworkMode, sandboxId, operation);
     }
   }
   await sandboxes.journals.remove(sandboxId);
+}
+
+/**
+ * Links every name of each hard-linked file written since the last fork into the upper that the fork
+ * seals (links.ts), looking at the merged view of the frozen container, or of a stopped one's volume.
+ */
+async function sealHardLinks(
+  sandboxes: Sandboxes,
+  source: ContainerJson,
+  volume: string,
+  stack: readonly string[],
+): Promise<void> {
+  const { layers } = sandboxes;
+  const workdir = layers.workPath(volume);
+  if ((await indexedInodes(workdir)).size === 0) return;
+  const paths = { upper: layers.layerPath(stack[0]!), workdir };
+  if (source.State.Running && source.State.Pid) {
+    await completeHardLinks({ ...paths, merged: `/proc/${source.State.Pid}/root${DEFAULT_WORKDIR}` });
+  } else {
+    await layers.withMergedView(layers.mountOptions(stack[0]!, stack.slice(1), volume), (merged) =>
+      completeHardLinks({ ...paths, merged }),
+    );
+  }
 }
 
 /** Repairs a sandbox whose fork died, if its journal says so. The provider's `Recovery`. */

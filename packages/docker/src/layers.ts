@@ -65,7 +65,8 @@ export class LayerStore {
    */
   mountOptions(upper: string, lowers: readonly string[], volumeName: string): string {
     const lowerdir = lowers.map((layer) => this.layerPath(layer)).join(':');
-    return `lowerdir=${lowerdir},upperdir=${this.layerPath(upper)},workdir=${this.workPath(volumeName)}`;
+    // index=on keeps the names of a hard-linked lower file one file when one of them is written (links.ts).
+    return `lowerdir=${lowerdir},upperdir=${this.layerPath(upper)},workdir=${this.workPath(volumeName)},index=on`;
   }
 
   /** Whether a stack of lowers must be flattened before mounting it under a new upper. */
@@ -112,6 +113,26 @@ export class LayerStore {
   async removeLayer(layerId: string): Promise<void> {
     if (layerId === this.emptyLayer || !/^[0-9a-f]+$/.test(layerId)) return;
     await rm(this.layerPath(layerId), { recursive: true, force: true });
+  }
+
+  /**
+   * Mounts a volume's merged view read-only on a temporary directory, runs `task` on it and unmounts: for
+   * a stopped sandbox, whose volume Docker has unmounted.
+   */
+  async withMergedView<T>(options: string, task: (mountPoint: string) => Promise<T>): Promise<T> {
+    const mountPoint = await mkdtemp(join(this.root, 'w', 'merged-'));
+    try {
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,${options}`, mountPoint], {
+        env: HOST_TOOL_ENV,
+      });
+      try {
+        return await task(mountPoint);
+      } finally {
+        await run('umount', [mountPoint], { env: HOST_TOOL_ENV });
+      }
+    } finally {
+      await rm(mountPoint, { recursive: true, force: true });
+    }
   }
 
   async removeWorkdir(volumeName: string): Promise<void> {

@@ -179,9 +179,11 @@ export class Sandboxes {
       await this.locks.idle(sandboxId);
       container = await this.inspectRaw(sandboxId, operation);
     }
+    // Frozen or stopped by a fork: frozen while it seals, killed once its volume must be released.
     const unsettled = container
-      ? container.State.Paused &&
-        (this.options.suspend === 'stop' || (await this.journals.read(sandboxId)) !== undefined)
+      ? (container.State.Paused && this.options.suspend === 'stop') ||
+        ((container.State.Paused || !container.State.Running) &&
+          (await this.journals.read(sandboxId)) !== undefined)
       : await this.#hasTraces(sandboxId, operation);
     if (unsettled) {
       await this.locked(sandboxId, operation, async () => undefined);
@@ -236,9 +238,20 @@ export class Sandboxes {
         );
       });
     }
-    await this.call(operation, sandboxId, () =>
-      this.client.request('POST', `/containers/${containerId}/start`, { accept: [304] }),
-    );
+    await this.call(operation, sandboxId, async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.client.request('POST', `/containers/${containerId}/start`, { accept: [304] });
+        } catch (error) {
+          // A layer of this volume was the upper of a container that just stopped; the daemon unmounts it
+          // a moment after reporting the stop, and overlay's index=on refuses a layer still mounted.
+          const busy =
+            error instanceof DockerApiError && /mount.*device or resource busy/i.test(error.message);
+          if (!busy || attempt >= 60) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    });
   }
 
   /** After a call failed on a container that is not running: starts it if it is a pending replacement. */

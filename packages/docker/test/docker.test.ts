@@ -99,6 +99,23 @@ describe.skipIf(Boolean(skip))(
       await expect(instance.destroy(info.id)).resolves.toBeUndefined();
     });
 
+    it('an image without /bin/sh: exec fails with a ProviderError saying what the image needs, not exit 127', async () => {
+      const rootfs = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+      execFileSync('sh', [
+        '-c',
+        `mkdir -p ${rootfs}/bin ${rootfs}/workspace && cp /bin/busybox ${rootfs}/bin/sleep && tar -C ${rootfs} -c . | docker import - statebox/nosh:test >/dev/null && rm -rf ${rootfs}`,
+      ]);
+      const instance = provider({ image: 'statebox/nosh:test' });
+      const info = await instance.create({});
+      created.push(info.id);
+      const error = await instance
+        .exec(info.id, { command: ['/bin/sleep', '0'], cwd: '/workspace', maxOutputBytes: 1024 })
+        .catch((caught: unknown) => caught);
+      expect(ProviderError.isInstance(error), String(error)).toBe(true);
+      expect((error as Error).message).toContain(info.id);
+      expect((error as Error).message).toMatch(/needs? .*\/bin\/sh|image that has/);
+    });
+
     it('an id it could never have made is not found, not a daemon error', async () => {
       await expect(provider().get('../../etc')).rejects.toSatisfy(SandboxNotFoundError.isInstance);
     });
