@@ -21,7 +21,7 @@ import {
   workspaceVolume,
 } from './labels.js';
 import { hasOwnChanges } from './layers.js';
-import { completeHardLinks, indexedInodes } from './links.js';
+import { completeHardLinks, indexedInodes, seedLinkGroups, upperLinkGroups } from './links.js';
 import { createEgressNetwork, isEgressNetwork, removeNetwork } from './network.js';
 import type { Limits, Sandboxes } from './sandboxes.js';
 
@@ -144,7 +144,7 @@ export async function forkSandbox(
           }),
         )
       : source.HostConfig.NetworkMode;
-    const { image } = await committing;
+    const { image, committed } = await committing;
     const common = {
       image,
       env: source.Config.Env ?? [],
@@ -205,6 +205,7 @@ export async function forkSandbox(
       (result): result is PromiseRejectedResult => result.status === 'rejected',
     );
     if (failure) throw failure.reason;
+    if (committed) await seedRootLinks(sandboxes, source, [child, replacement], sandboxId);
     await sandboxes.start(child, childNetwork, childId, operation);
     const rename = (container: string, to: string) =>
       sandboxes.call(operation, sandboxId, () =>
@@ -320,6 +321,31 @@ async function sealHardLinks(
     await layers.withMergedView(layers.mountOptions(stack[0]!, stack.slice(1), volume), (merged) =>
       completeHardLinks({ ...paths, merged }),
     );
+  }
+}
+
+/**
+ * Gives the new containers of a fork whose root filesystem was committed their own copy of each hard-link
+ * group of the source's container layer (links.ts), before they start.
+ */
+async function seedRootLinks(
+  sandboxes: Sandboxes,
+  source: ContainerJson,
+  containers: string[],
+  sandboxId: string,
+): Promise<void> {
+  const upperOf = (container: ContainerJson | undefined) =>
+    container?.GraphDriver?.Name === 'overlay2' ? container.GraphDriver.Data?.UpperDir : undefined;
+  const from = upperOf(source);
+  if (!from) return;
+  const groups = await upperLinkGroups(from);
+  if (groups.length === 0) return;
+  for (const container of containers) {
+    const { body } = await sandboxes.call('fork', sandboxId, () =>
+      sandboxes.client.request<ContainerJson>('GET', `/containers/${container}/json`),
+    );
+    const to = upperOf(body);
+    if (to) await seedLinkGroups(groups, from, to);
   }
 }
 

@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process';
 import type { Stats } from 'node:fs';
 import { chmod, chown, link, lstat, mkdir, readdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { HOST_TOOL_ENV } from './network.js';
+
+const run = promisify(execFile);
 
 /**
  * Keeps hard links whole when a fork seals a workspace upper layer.
@@ -107,4 +112,40 @@ async function makeParents(upper: string, merged: string, relative: string): Pro
     await utimes(join(upper, ...path), source.atime, source.mtime);
   }
   return true;
+}
+
+/**
+ * Hard-link groups whose every name is in a container's writable layer (its overlay2 upper): the ones a
+ * commit puts into an image layer, where Docker's overlay2 (always `index=off`) would split them at the
+ * first write.
+ */
+export async function upperLinkGroups(upper: string): Promise<string[][]> {
+  const groups = new Map<number, { nlink: number; names: string[] }>();
+  await walk(upper, '', (relative, stat) => {
+    if (!stat.isFile() || stat.nlink < 2) return;
+    const group = groups.get(stat.ino);
+    if (group) group.names.push(relative);
+    else groups.set(stat.ino, { nlink: stat.nlink, names: [relative] });
+  });
+  return [...groups.values()]
+    .filter((group) => group.names.length === group.nlink)
+    .map((group) => group.names);
+}
+
+/**
+ * Copies each group once into a new, not yet started container's upper and links its other names there,
+ * so that the container starts with the group already copied up, whole: the names share an inode whatever
+ * is written through them. Parents get the owner, mode and times they have in `fromUpper`.
+ */
+export async function seedLinkGroups(groups: string[][], fromUpper: string, toUpper: string): Promise<void> {
+  for (const [first, ...rest] of groups) {
+    if (!first || !(await makeParents(toUpper, fromUpper, first))) continue;
+    if ((await lstatInside(toUpper, first)) !== undefined) continue;
+    await run('cp', ['-a', '--', join(fromUpper, first), join(toUpper, first)], { env: HOST_TOOL_ENV });
+    for (const name of rest) {
+      if (!(await makeParents(toUpper, fromUpper, name))) continue;
+      if ((await lstatInside(toUpper, name)) !== undefined) continue;
+      await link(join(toUpper, first), join(toUpper, name));
+    }
+  }
 }

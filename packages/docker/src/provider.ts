@@ -56,8 +56,9 @@ export class DockerProvider implements SandboxProvider {
       execStreaming: true,
       fileModes: true,
       symlinks: true,
-      // Overlay copies up one name of a hard-linked file at a time: see the README's Limits.
-      hardLinks: false,
+      // Kept by overlay's index=on in /workspace and by seeding forks' containers in the root filesystem
+      // (links.ts, test/links.test.ts).
+      hardLinks: true,
     };
   }
 

@@ -73,15 +73,22 @@ describe.skipIf(Boolean(skip))(`docker hard links${skip ? ` (skipped: ${skip})` 
     expect(await linkState(instance, child, 'a', 'b')).toBe('1,0,1,2,3,x, 1,0,1,2,3,x, 2 2 same\n');
   });
 
-  it('outside /workspace the first write after a fork splits the names (why hardLinks is false)', async () => {
+  it('in the root filesystem too: a fork seeds the new containers with the group, so a write shows through both names', async () => {
     const instance = provider();
-    expect(instance.capabilities.hardLinks).toBe(false);
     const source = (await instance.create({})).id;
     created.push(source);
     await run(instance, source, 'mkdir -p /root/x && echo 1 > /root/x/a && ln /root/x/a /root/x/b');
     const child = (await instance.fork(source)).id;
     created.push(child);
     await run(instance, child, 'echo 2 >> /root/x/a');
-    expect(await linkState(instance, child, '/root/x/a', '/root/x/b')).toBe('1,2, 1, 1 2 split\n');
+    await run(instance, source, 'echo 3 >> /root/x/b');
+    expect(await linkState(instance, child, '/root/x/a', '/root/x/b')).toBe('1,2, 1,2, 2 2 same\n');
+    expect(await linkState(instance, source, '/root/x/a', '/root/x/b')).toBe('1,3, 1,3, 2 2 same\n');
+    // And through the squash that keeps image chains short.
+    const squashing = provider({ maxImageDepth: 2 });
+    const grandchild = (await squashing.fork(child)).id;
+    created.push(grandchild);
+    await run(squashing, grandchild, 'echo 4 >> /root/x/b');
+    expect(await linkState(squashing, grandchild, '/root/x/a', '/root/x/b')).toBe('1,2,4, 1,2,4, 2 2 same\n');
   });
 });
