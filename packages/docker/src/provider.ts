@@ -173,11 +173,20 @@ export class DockerProvider implements SandboxProvider {
         summary.Names.includes(`/${containerName(summary.Labels[LABEL.id] ?? '')}`) &&
         wanted.every(([key, value]) => ownLabels(summary.Labels)[key] === value),
     );
+    // A source that a fork froze or stopped and then died in: its next operation runs it again.
+    const forked = new Set<string>();
+    for (const summary of current) {
+      if (summary.State !== 'running' && summary.State !== 'created') {
+        const journal = await this.#sandboxes.journals.read(summary.Labels[LABEL.id] ?? '');
+        if (journal && journal !== 'unreadable' && journal.keepRunning) forked.add(summary.Id);
+      }
+    }
     return current
       .map((summary) => {
         // Paused is a suspended sandbox with suspend: 'pause', and a source a fork froze for a moment otherwise.
         const running =
           summary.State === 'running' ||
+          forked.has(summary.Id) ||
           (summary.State === 'paused' && this.options.suspend === 'stop') ||
           (summary.State === 'created' && summary.Labels[LABEL.autostart] === 'true');
         return infoFromLabels(summary.Labels, running ? 'running' : 'suspended', summary.Created);
@@ -279,12 +288,19 @@ export class DockerProvider implements SandboxProvider {
           .request<ContainerJson>('GET', `/containers/${container.Id}/json`)
           .catch(() => ({ body: undefined }));
         if (body?.Config.Labels?.[LABEL.committed]) images.add(body.Image);
-        await sandboxes.call(operation, sandboxId, () =>
-          sandboxes.client.request('DELETE', `/containers/${container.Id}`, {
-            query: { force: 1 },
-            accept: [404],
-          }),
-        );
+        await sandboxes.call(operation, sandboxId, async () => {
+          for (let attempt = 0; ; attempt++) {
+            const { status } = await sandboxes.client.request('DELETE', `/containers/${container.Id}`, {
+              query: { force: 1 },
+              // 409 "removal already in progress": a destroy whose process died started it; wait for it.
+              accept: [404, 409],
+            });
+            if (status !== 409) return;
+            if (attempt >= 200)
+              throw new Error(`container ${container.Id} is still being removed after 20 s`);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        });
       }
       await removeNetwork(sandboxes.client, egressNetworkName(sandboxId));
       // Layers shared with other sandboxes (sealed by a fork) stay until the last volume using them is gone.

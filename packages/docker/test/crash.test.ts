@@ -16,7 +16,7 @@ const { provider, created } = useSandboxes();
 const fixture = fileURLToPath(new URL('./fixtures/operation.mjs', import.meta.url));
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const soak = process.env.STATEBOX_SOAK === '1' ? 5 : 1;
-const TRIALS = { fork: 6 * soak, suspend: 4 * soak, writeFile: 6 * soak };
+const TRIALS = { fork: 6 * soak, suspend: 4 * soak, writeFile: 6 * soak, destroy: 3 * soak };
 const report: Record<string, { trials: number; killed: number; repaired: number; delays: number[] }> = {};
 
 /**
@@ -141,6 +141,49 @@ describe.skipIf(Boolean(skip) || !existsSync(dist))(
         expect(await manifest(instance, sandbox)).toBe(expected);
         await instance.suspend(sandbox);
         await instance.resume(sandbox);
+      }
+    });
+
+    it(`destroy (${TRIALS.destroy} trials): destroying again removes every container, volume and layer`, async () => {
+      const instance = provider();
+      let span: number | undefined;
+      for (let trial = 0; trial < TRIALS.destroy; trial++) {
+        const source = (await instance.create({})).id;
+        await writeManifest(instance, source);
+        const child = (await instance.fork(source)).id;
+        const layers = execFileSync(
+          'docker',
+          ['volume', 'ls', '-q', '--filter', `label=statebox.id=${source}`],
+          {
+            encoding: 'utf8',
+          },
+        )
+          .split('\n')
+          .filter(Boolean)
+          .flatMap((volume) =>
+            JSON.parse(execFileSync('docker', ['volume', 'inspect', volume], { encoding: 'utf8' }))[0].Labels[
+              'statebox.layers'
+            ].split(','),
+          )
+          .filter((layer: string) => layer !== 'empty');
+        if (span === undefined) {
+          span = (await runKilled(['destroy', source])).delay;
+        } else {
+          record('destroy', await runKilled(['destroy', source], span));
+        }
+        await instance.destroy(source);
+        await expect(instance.get(source)).rejects.toThrow(/not found/);
+        expect(leftovers(source, instance.options.stateDir)).toEqual([]);
+        expect(
+          execFileSync('docker', ['volume', 'ls', '-q', '--filter', `label=statebox.id=${source}`], {
+            encoding: 'utf8',
+          }),
+        ).toBe('');
+        // The child still stands on the shared layers; once it goes, they go.
+        expect(await manifest(instance, child)).toBeTruthy();
+        await instance.destroy(child);
+        for (const layer of layers)
+          expect(existsSync(`${instance.options.stateDir}/l/${layer}`), layer).toBe(false);
       }
     });
 
