@@ -1,10 +1,9 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { FileNotFoundError, ProviderError } from '@statebox/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerProvider } from '../src/index.js';
@@ -40,12 +39,17 @@ async function fetches(instance: DockerProvider, sandboxId: string, url: string)
  * server runs in this process.
  */
 async function hostFetches(url: string): Promise<boolean> {
-  const { stdout } = await promisify(execFile)('curl', ['--noproxy', '*', '-s', '-m', '3', url]).catch(
-    () => ({
-      stdout: '',
-    }),
-  );
-  return stdout.includes('statebox-secret');
+  return await new Promise((resolve) => {
+    const request = get(url, { timeout: 3000 }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      response.on('end', () => resolve(body.includes('statebox-secret')));
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(false));
+  });
 }
 
 describe.skipIf(Boolean(skip))(`docker threat model${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -95,12 +99,12 @@ describe.skipIf(Boolean(skip))(`docker threat model${skip ? ` (skipped: ${skip})
         `ip netns exec ${NETNS} ip route add default via 198.18.0.1`,
       ].join(' && '),
     );
-    const www = mkdtempSync(join(tmpdir(), 'statebox-www-'));
-    writeFileSync(join(www, 'index.html'), 'statebox-secret from outside\n');
-    outsideServer = spawn('ip', ['netns', 'exec', NETNS, 'busybox', 'httpd', '-f', '-p', '8080', '-h', www], {
-      stdio: 'ignore',
-    });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const serve =
+      "require('http').createServer((q, r) => r.end('statebox-secret from outside\\n')).listen(8080)";
+    outsideServer = spawn('ip', ['netns', 'exec', NETNS, process.execPath, '-e', serve], { stdio: 'ignore' });
+    for (let attempt = 0; attempt < 50 && !(await hostFetches(`http://${OUTSIDE}:8080/`)); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   });
 
   afterAll(() => {
