@@ -339,18 +339,26 @@ export class Sandboxes {
     const inspected = await this.client
       .request<VolumeJson>('GET', `/volumes/${volume}`, { accept: [404] })
       .catch(() => ({ status: 0, body: undefined }));
-    const removed = await this.client
-      .request('DELETE', `/volumes/${volume}`, { accept: [404] })
-      .then(() => true)
-      .catch(() => false);
-    if (!removed) return;
-    await this.layers.removeWorkdir(volume);
+    if (inspected.status !== 200 && inspected.status !== 404) return;
+    if (inspected.status === 200) {
+      // Never pull layers away from a volume a container still has.
+      const users = await this.client
+        .request<ContainerSummary[]>('GET', '/containers/json', {
+          query: { all: 1, filters: JSON.stringify({ volume: [volume] }) },
+        })
+        .catch(() => undefined);
+      if (!users || users.body.length > 0) return;
+    }
+    // Layers first, the volume last: a process killed in between leaves the volume, whose labels still
+    // name the layers, for the next destroy; the other order would leave layers nothing names.
     const labels = inspected.status === 200 ? (inspected.body?.Labels ?? null) : null;
-    await this.removeUnusedLayers([...parseLayers(labels), ...extraLayers]);
+    await this.removeUnusedLayers([...parseLayers(labels), ...extraLayers], volume);
+    await this.layers.removeWorkdir(volume);
+    await this.client.request('DELETE', `/volumes/${volume}`, { accept: [404] }).catch(() => undefined);
   }
 
-  /** Removes those of `layers` that no statebox volume lists. */
-  async removeUnusedLayers(layers: readonly string[]): Promise<void> {
+  /** Removes those of `layers` that no statebox volume (but `leaving`, about to go) lists. */
+  async removeUnusedLayers(layers: readonly string[], leaving?: string): Promise<void> {
     const candidates = new Set(layers);
     if (candidates.size === 0) return;
     const { body } = await this.client
@@ -359,7 +367,10 @@ export class Sandboxes {
       })
       .catch(() => ({ body: { Volumes: null } }));
     if (!body.Volumes) return;
-    for (const other of body.Volumes) for (const layer of parseLayers(other.Labels)) candidates.delete(layer);
+    for (const other of body.Volumes) {
+      if (other.Name === leaving) continue;
+      for (const layer of parseLayers(other.Labels)) candidates.delete(layer);
+    }
     for (const layer of candidates) await this.layers.removeLayer(layer);
   }
 
