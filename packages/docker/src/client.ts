@@ -57,7 +57,19 @@ export type RequestOptions = {
   /** Statuses that are answers, not errors (e.g. 304 for "already started"). */
   accept?: readonly number[];
   signal?: AbortSignal;
+  /** Give up, with `ResponseTooLargeError`, once the body passes this many bytes. */
+  maxBytes?: number;
 };
+
+/** A response body went over `RequestOptions.maxBytes`; the request was dropped there. */
+export class ResponseTooLargeError extends Error {
+  readonly received: number;
+  constructor(received: number, path: string) {
+    super(`the daemon's answer to ${path} passed ${received} bytes`);
+    this.name = 'ResponseTooLargeError';
+    this.received = received;
+  }
+}
 
 export class DockerClient {
   readonly endpoint: DockerEndpoint;
@@ -92,8 +104,19 @@ export class DockerClient {
         { ...this.#target(), method, path: fullPath, agent: this.#agent, headers, signal: options.signal },
         (response) => {
           const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', (error) => reject(this.#connectionError(error)));
+          let received = 0;
+          response.on('data', (chunk: Buffer) => {
+            received += chunk.byteLength;
+            if (options.maxBytes !== undefined && received > options.maxBytes) {
+              reject(new ResponseTooLargeError(received, path));
+              request.destroy();
+              return;
+            }
+            chunks.push(chunk);
+          });
+          response.on('error', (error) =>
+            reject(options.signal?.aborted ? error : this.#connectionError(error)),
+          );
           response.on('end', () => {
             const buffer = Buffer.concat(chunks);
             const status = response.statusCode ?? 0;
@@ -161,16 +184,17 @@ export class DockerClient {
   async head(
     path: string,
     query: RequestOptions['query'],
+    signal?: AbortSignal,
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
     return await new Promise((resolve, reject) => {
       const request = http.request(
-        { ...this.#target(), method: 'HEAD', path: withQuery(path, query), agent: this.#agent },
+        { ...this.#target(), method: 'HEAD', path: withQuery(path, query), agent: this.#agent, signal },
         (response) => {
           response.resume();
           response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers }));
         },
       );
-      request.on('error', (error) => reject(this.#connectionError(error)));
+      request.on('error', (error) => reject(signal?.aborted ? error : this.#connectionError(error)));
       request.end();
     });
   }

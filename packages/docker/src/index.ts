@@ -5,7 +5,9 @@ import { DockerProvider } from './provider.js';
 export { DockerApiError, DockerClient, DockerConnectionError, parseDockerHost } from './client.js';
 export {
   DEFAULT_DOCKER_HOST,
+  DEFAULT_EGRESS_SUBNETS,
   DEFAULT_IMAGE,
+  DEFAULT_LIMITS,
   DEFAULT_STATE_DIR,
   type DockerProviderOptions,
 } from './options.js';

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { HOST_TOOL_ENV } from './network.js';
 
 const run = promisify(execFile);
 
@@ -43,9 +44,13 @@ export class LayerStore {
     await mkdir(join(this.root, 'w'), { recursive: true });
   }
 
+  /** A fresh layer id; names are chosen before anything is made, so a fork's journal can list them. */
+  newLayerId(): string {
+    return randomBytes(6).toString('hex');
+  }
+
   /** Creates a new, empty layer directory for use as an upper. */
-  async createLayer(): Promise<string> {
-    const layerId = randomBytes(6).toString('hex');
+  async createLayer(layerId = this.newLayerId()): Promise<string> {
     await mkdir(this.layerPath(layerId), { recursive: true });
     return layerId;
   }
@@ -60,7 +65,8 @@ export class LayerStore {
    */
   mountOptions(upper: string, lowers: readonly string[], volumeName: string): string {
     const lowerdir = lowers.map((layer) => this.layerPath(layer)).join(':');
-    return `lowerdir=${lowerdir},upperdir=${this.layerPath(upper)},workdir=${this.workPath(volumeName)}`;
+    // index=on keeps the names of a hard-linked lower file one file when one of them is written (links.ts).
+    return `lowerdir=${lowerdir},upperdir=${this.layerPath(upper)},workdir=${this.workPath(volumeName)},index=on`;
   }
 
   /** Whether a stack of lowers must be flattened before mounting it under a new upper. */
@@ -75,20 +81,24 @@ export class LayerStore {
    * This is the one operation that costs time proportional to the workspace (seconds for hundreds of MB),
    * which is why it only runs when a fork chain grows past `maxLayers`.
    */
-  async flatten(lowers: readonly string[]): Promise<string> {
-    const layerId = await this.createLayer();
+  async flatten(lowers: readonly string[], layerId = this.newLayerId()): Promise<string> {
+    await this.createLayer(layerId);
     const mountPoint = await mkdtemp(join(this.root, 'w', 'flatten-'));
     const lowerdir = lowers.map((layer) => this.layerPath(layer)).join(':');
     try {
       // A single lower without upper is not a valid overlay; a plain copy of that one layer is the same.
       if (lowers.length === 1) {
-        await run('cp', ['-a', `${this.layerPath(lowers[0]!)}/.`, this.layerPath(layerId)]);
+        await run('cp', ['-a', `${this.layerPath(lowers[0]!)}/.`, this.layerPath(layerId)], {
+          env: HOST_TOOL_ENV,
+        });
       } else {
-        await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowerdir}`, mountPoint]);
+        await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowerdir}`, mountPoint], {
+          env: HOST_TOOL_ENV,
+        });
         try {
-          await run('cp', ['-a', `${mountPoint}/.`, this.layerPath(layerId)]);
+          await run('cp', ['-a', `${mountPoint}/.`, this.layerPath(layerId)], { env: HOST_TOOL_ENV });
         } finally {
-          await run('umount', [mountPoint]);
+          await run('umount', [mountPoint], { env: HOST_TOOL_ENV });
         }
       }
     } catch (error) {
@@ -103,6 +113,26 @@ export class LayerStore {
   async removeLayer(layerId: string): Promise<void> {
     if (layerId === this.emptyLayer || !/^[0-9a-f]+$/.test(layerId)) return;
     await rm(this.layerPath(layerId), { recursive: true, force: true });
+  }
+
+  /**
+   * Mounts a volume's merged view read-only on a temporary directory, runs `task` on it and unmounts: for
+   * a stopped sandbox, whose volume Docker has unmounted.
+   */
+  async withMergedView<T>(options: string, task: (mountPoint: string) => Promise<T>): Promise<T> {
+    const mountPoint = await mkdtemp(join(this.root, 'w', 'merged-'));
+    try {
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,${options}`, mountPoint], {
+        env: HOST_TOOL_ENV,
+      });
+      try {
+        return await task(mountPoint);
+      } finally {
+        await run('umount', [mountPoint], { env: HOST_TOOL_ENV });
+      }
+    } finally {
+      await rm(mountPoint, { recursive: true, force: true });
+    }
   }
 
   async removeWorkdir(volumeName: string): Promise<void> {

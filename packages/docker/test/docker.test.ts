@@ -93,10 +93,27 @@ describe.skipIf(Boolean(skip))(
       await expect(
         instance.exec(info.id, { command: 'true', cwd: '/workspace', maxOutputBytes: 100 }),
       ).rejects.toSatisfy(SandboxNotFoundError.isInstance);
-      await expect(instance.readFile(info.id, '/workspace/x')).rejects.toSatisfy(
+      await expect(instance.readFile(info.id, '/workspace/x', { maxBytes: 1024 })).rejects.toSatisfy(
         SandboxNotFoundError.isInstance,
       );
       await expect(instance.destroy(info.id)).resolves.toBeUndefined();
+    });
+
+    it('an image without /bin/sh: exec fails with a ProviderError saying what the image needs, not exit 127', async () => {
+      const rootfs = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+      execFileSync('sh', [
+        '-c',
+        `mkdir -p ${rootfs}/bin ${rootfs}/workspace && cp /bin/busybox ${rootfs}/bin/sleep && tar -C ${rootfs} -c . | docker import - statebox/nosh:test >/dev/null && rm -rf ${rootfs}`,
+      ]);
+      const instance = provider({ image: 'statebox/nosh:test' });
+      const info = await instance.create({});
+      created.push(info.id);
+      const error = await instance
+        .exec(info.id, { command: ['/bin/sleep', '0'], cwd: '/workspace', maxOutputBytes: 1024 })
+        .catch((caught: unknown) => caught);
+      expect(ProviderError.isInstance(error), String(error)).toBe(true);
+      expect((error as Error).message).toContain(info.id);
+      expect((error as Error).message).toMatch(/needs? .*\/bin\/sh|image that has/);
     });
 
     it('an id it could never have made is not found, not a daemon error', async () => {
@@ -280,8 +297,10 @@ describe.skipIf(Boolean(skip))(
         info.id,
         'mkdir -p d && echo target > d/t && ln -s d/t l && ln -s /workspace/l abs',
       );
-      expect(decoder.decode(await instance.readFile(info.id, '/workspace/abs'))).toBe('target\n');
-      await expect(instance.readFile(info.id, '/workspace/missing')).rejects.toSatisfy(
+      expect(decoder.decode(await instance.readFile(info.id, '/workspace/abs', { maxBytes: 1024 }))).toBe(
+        'target\n',
+      );
+      await expect(instance.readFile(info.id, '/workspace/missing', { maxBytes: 1024 })).rejects.toSatisfy(
         FileNotFoundError.isInstance,
       );
     });
