@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   type ExecOutput,
   type ExecRequest,
@@ -6,6 +7,7 @@ import {
   InvalidPathError,
   ProviderError,
   type ReadFileOptions,
+  TimeoutError,
   type WriteFileOptions,
 } from '@statebox/core';
 
@@ -33,7 +35,10 @@ if [ "$size" -gt "$2" ]; then echo "$size" >&2; exit 104; fi
 exec dd if="$1" iflag=nonblock,count_bytes count="$(($2 + 1))" bs=1M status=none`;
 
 /**
- * $1 path, $2 octal mode or empty, $3 the byte count expected on stdin. Writes a temporary file next to
+ * $1 path, $2 octal mode or empty, $3 the byte count expected on stdin, $4 the phase (`write`: all of it;
+ * `stage`: only the temporary file; `commit`: only the rename of a staged one; `discard`: remove a staged
+ * one), $5 the temporary file's
+ * token. Writes a temporary file next to
  * the target and renames it over the target, so a reader, a crash or a suspend sees the old content or
  * the new, never a mix; a short input (the caller died mid-write) is discarded, not renamed. A symlink is
  * followed inside the sandbox (a dangling one creates its target). Without a mode, an existing file
@@ -49,15 +54,20 @@ if [ -e "$target" ] && [ ! -f "$target" ]; then
   exit 103
 fi
 case "$target" in */*) parent="\${target%/*}"; [ -n "$parent" ] || parent=/ ;; *) parent=. ;; esac
-if [ ! -d "$parent" ]; then mkdir -p -- "$parent" 2>&1 >&2 || exit 102; fi
 name=\${target##*/}
-temporary=$(mktemp -- "$parent/.$name.statebox-XXXXXXXX") || exit 1
-trap 'rm -f -- "$temporary"' EXIT
-# A caller that died leaves pipes without a reader: its SIGPIPE would skip the EXIT trap.
-trap 'exit 1' HUP PIPE TERM
-cat > "$temporary" || exit 1
+temporary="$parent/.$name.statebox-$5"
+if [ "$4" = discard ]; then exec rm -f -- "$temporary"; fi
+if [ "$4" != commit ]; then
+  if [ ! -d "$parent" ]; then mkdir -p -- "$parent" 2>&1 >&2 || exit 102; fi
+  trap 'rm -f -- "$temporary"' EXIT
+  # A caller that died leaves pipes without a reader: its SIGPIPE would skip the EXIT trap.
+  trap 'exit 1' HUP PIPE TERM
+  ( set -C; : > "$temporary" ) || exit 1
+  cat > "$temporary" || exit 1
+fi
 written=$(stat -c %s -- "$temporary") || exit 1
 if [ "$written" != "$3" ]; then echo "received $written of $3 bytes" >&2; exit 105; fi
+if [ "$4" = stage ]; then trap - EXIT; exit 0; fi
 if [ -n "$2" ]; then chmod "$2" -- "$temporary" || exit 1
 elif [ -f "$target" ]; then chmod --reference="$target" -- "$temporary" || exit 1
 else chmod 644 -- "$temporary" || exit 1
@@ -101,15 +111,48 @@ export async function writeSandboxFile(
   options: WriteFileOptions,
 ): Promise<void> {
   const mode = options.mode === undefined ? '' : options.mode.toString(8);
-  const output = await run({
-    command: ['/bin/sh', '-c', writeScript, 'statebox-writeFile', path, mode, String(data.byteLength)],
-    cwd: '/',
-    stdin: data,
-    maxOutputBytes: 64 * 1024,
-    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
-    ...(options.signal && { signal: options.signal }),
-  });
-  if (output.exitCode !== 0) throw fileError(output, context, 'writeFile', path);
+  const token = randomBytes(6).toString('hex');
+  const command = (phase: 'write' | 'stage' | 'commit' | 'discard') => [
+    '/bin/sh',
+    '-c',
+    writeScript,
+    'statebox-writeFile',
+    path,
+    mode,
+    String(data.byteLength),
+    phase,
+    token,
+  ];
+  const fail = (output: ExecOutput) => {
+    if (output.exitCode !== 0) throw fileError(output, context, 'writeFile', path);
+  };
+  if (options.timeoutMs === undefined && !options.signal) {
+    fail(await run({ command: command('write'), cwd: '/', stdin: data, maxOutputBytes: 64 * 1024 }));
+    return;
+  }
+  // With a deadline or a signal, the write is staged under them and committed (one rename) after: a
+  // rejected call then always leaves the old content, and a resolved one the new.
+  const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+  try {
+    fail(
+      await run({
+        command: command('stage'),
+        cwd: '/',
+        stdin: data,
+        maxOutputBytes: 64 * 1024,
+        ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+        ...(options.signal && { signal: options.signal }),
+      }),
+    );
+    options.signal?.throwIfAborted();
+    if (deadline !== undefined && Date.now() > deadline) {
+      throw new TimeoutError('writeFile', options.timeoutMs!, { sandboxId: context.sandboxId });
+    }
+  } catch (error) {
+    await run({ command: command('discard'), cwd: '/', maxOutputBytes: 1024 }).catch(() => undefined);
+    throw error;
+  }
+  fail(await run({ command: command('commit'), cwd: '/', maxOutputBytes: 64 * 1024 }));
 }
 
 function fileError(
