@@ -102,6 +102,7 @@ export async function forkSandbox(
   const [parentUpper, childUpper] = [layers.newLayerId(), layers.newLayerId()];
   const egress = isEgressNetwork(source.HostConfig.NetworkMode);
   const journal: ForkJournal = {
+    token: suffix,
     sourceContainer: source.Id,
     wasRunning,
     keepRunning: wasRunning || isPendingStart(source),
@@ -125,7 +126,7 @@ export async function forkSandbox(
     }
     await sealHardLinks(sandboxes, source, sourceVolume, stack);
     // The commit (~50 ms) and the layer bookkeeping do not depend on each other.
-    const committing = commitRootFilesystem(sandboxes, source, sandboxId).then(async (result) => {
+    const committing = commitRootFilesystem(sandboxes, source, sandboxId, suffix).then(async (result) => {
       if (result.committed) await sandboxes.journals.write(sandboxId, { ...journal, image: result.image });
       return result;
     });
@@ -288,7 +289,20 @@ export async function settleFork(
     }
     await sandboxes.removeUnusedLayers(journal.layers);
     if (journal.childNetwork) await removeNetwork(client, journal.childNetwork);
-    if (journal.image) await client.request('DELETE', `/images/${journal.image}`).catch(() => undefined);
+    // Found by the fork's label too: a process killed between the commit and the journal's update.
+    const { body: images } = await client
+      .request<{ Id: string }[]>('GET', '/images/json', {
+        query: {
+          filters: JSON.stringify({ label: [`${LABEL.fork}=${journal.token}`] }),
+        },
+      })
+      .catch(() => ({ body: [] as { Id: string }[] }));
+    for (const image of new Set([
+      ...(journal.image ? [journal.image] : []),
+      ...images.map((entry) => entry.Id),
+    ])) {
+      await client.request('DELETE', `/images/${image}`).catch(() => undefined);
+    }
     if (journal.wasRunning && original?.State.Paused) {
       await sandboxes.call(operation, sandboxId, () =>
         client.request('POST', `/containers/${original.Id}/unpause`),
@@ -361,9 +375,12 @@ async function commitRootFilesystem(
   sandboxes: Sandboxes,
   container: ContainerJson,
   sandboxId: string,
+  forkToken: string,
 ): Promise<{ image: string; committed: boolean }> {
   const operation = 'fork';
   const { client } = sandboxes;
+  // The fork's token lets an undo find the image even if the process died before journaling its id.
+  const changes = [`LABEL ${LABEL.committed}=true`, `LABEL ${LABEL.fork}=${forkToken}`];
   // Most sandboxes only write under /workspace, which is not in the container layer. Then there is
   // nothing to commit: reuse the image (saves the ~50 ms commit, and the chain does not grow).
   let changed: boolean | undefined;
@@ -380,7 +397,7 @@ async function commitRootFilesystem(
   const { body } = await sandboxes.call(operation, sandboxId, () =>
     client.request<{ Id: string }>(
       'POST',
-      `/commit?container=${container.Id}&pause=false&changes=${encodeURIComponent(`LABEL ${LABEL.committed}=true`)}`,
+      `/commit?container=${container.Id}&pause=false&${changes.map((change) => `changes=${encodeURIComponent(change)}`).join('&')}`,
     ),
   );
   const { body: image } = await sandboxes.call(operation, sandboxId, () =>
@@ -389,9 +406,7 @@ async function commitRootFilesystem(
   if ((image.RootFS.Layers?.length ?? 0) < sandboxes.options.maxImageDepth)
     return { image: body.Id, committed: true };
   // Docker refuses images deeper than 125 layers ("max depth exceeded"): flatten to one layer.
-  const squashed = await sandboxes.call(operation, sandboxId, () =>
-    client.squash(container.Id, [`LABEL ${LABEL.committed}=true`]),
-  );
+  const squashed = await sandboxes.call(operation, sandboxId, () => client.squash(container.Id, changes));
   await client.request('DELETE', `/images/${body.Id}`).catch(() => undefined);
   return { image: squashed, committed: true };
 }

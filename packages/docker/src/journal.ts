@@ -7,6 +7,8 @@ import { join } from 'node:path';
  * its names are all chosen up front, so every leftover can be found by name.
  */
 export type ForkJournal = {
+  /** Unique to this fork: in its temporary names and on its committed image (label `statebox.fork`). */
+  token: string;
   /** The source's container when the fork started; it becomes `retiredName`. */
   sourceContainer: string;
   wasRunning: boolean;

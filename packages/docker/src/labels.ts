@@ -22,6 +22,8 @@ export const LABEL = {
   autostart: 'statebox.autostart',
   /** On committed images, so that destroy deletes only what statebox made. */
   committed: 'statebox.committed',
+  /** On committed images: the fork that made it (its journal's token). */
+  fork: 'statebox.fork',
 } as const;
 
 export const PROVIDER = 'docker';
@@ -80,7 +82,9 @@ export function ownLabels(labels: Record<string, string>): Record<string, string
 
 export function pickStateboxLabels(labels: Record<string, string>): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(labels).filter(([key]) => key.startsWith('statebox.') && key !== LABEL.committed),
+    Object.entries(labels).filter(
+      ([key]) => key.startsWith('statebox.') && key !== LABEL.committed && key !== LABEL.fork,
+    ),
   );
 }
 

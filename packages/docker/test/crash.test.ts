@@ -151,6 +151,7 @@ describe.skipIf(Boolean(skip) || !existsSync(dist))(
         const source = (await instance.create({})).id;
         await writeManifest(instance, source);
         const child = (await instance.fork(source)).id;
+        created.push(source, child); // destroyed below; listed for clean-up if an assertion fails first
         const layers = execFileSync(
           'docker',
           ['volume', 'ls', '-q', '--filter', `label=statebox.id=${source}`],

@@ -103,7 +103,7 @@ describe.skipIf(Boolean(skip))(
       const rootfs = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
       execFileSync('sh', [
         '-c',
-        `mkdir -p ${rootfs}/bin ${rootfs}/workspace && cp /bin/busybox ${rootfs}/bin/sleep && tar -C ${rootfs} -c . | docker import - statebox/nosh:test >/dev/null && rm -rf ${rootfs}`,
+        `docker image inspect statebox/nosh:test >/dev/null 2>&1 || { mkdir -p ${rootfs}/bin ${rootfs}/workspace && cp /bin/busybox ${rootfs}/bin/sleep && tar -C ${rootfs} -c . | docker import - statebox/nosh:test >/dev/null; }; rm -rf ${rootfs}`,
       ]);
       const instance = provider({ image: 'statebox/nosh:test' });
       const info = await instance.create({});
