@@ -198,9 +198,17 @@ export class Home {
     return (await lockFile(this.lockPath(name), timeoutMs, describe, isValidId(name) ? name : undefined))!;
   }
 
-  /** The lock if nobody holds it, else undefined at once. */
-  async tryLock(name: string): Promise<Release | undefined> {
-    return lockFile(this.lockPath(name), 0, name);
+  /**
+   * The lock if nobody holds it, else undefined (at once, or after `waitMs`: garbage collection waits a
+   * little, so that a holder about to let go, such as the `flock` helper of a caller killed while it
+   * locked, is not mistaken for a maker at work).
+   */
+  async tryLock(name: string, waitMs = 0): Promise<Release | undefined> {
+    if (waitMs === 0) return lockFile(this.lockPath(name), 0, name);
+    return lockFile(this.lockPath(name), waitMs, name).catch((error: unknown) => {
+      if (TransientError.isInstance(error)) return undefined;
+      throw error;
+    });
   }
 
   lockPath(name: string): string {

@@ -194,12 +194,15 @@ function buildingOwner(entry: string): string {
   return entry.slice('.building-'.length).replace(/^[a-z0-9]+-/, '');
 }
 
+/** How long garbage collection waits for a lock before taking its holder for a maker at work. */
+export const ABANDONED_WAIT_MS = 250;
+
 /**
  * Whether the maker of something owned by `owner` is gone: the owner's lock is free (its maker held it
  * while at work), or the owner does not exist at all. Removing under that lock is then safe.
  */
 export async function isAbandoned(home: Home, owner: string): Promise<boolean> {
-  const release = await home.tryLock(owner);
+  const release = await home.tryLock(owner, ABANDONED_WAIT_MS);
   if (!release) return false;
   await release({ remove: !(await home.exists(home.sandboxDir(owner))) });
   return true;

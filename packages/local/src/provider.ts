@@ -47,17 +47,10 @@ import {
   stopInit,
   waitForExit,
 } from './isolation.js';
-import {
-  adoptRootOwnedFiles,
-  collectGarbage,
-  compactLayers,
-  createUpper,
-  upperPath,
-  workPath,
-} from './layers.js';
+import { adoptRootOwnedFiles, compactLayers, createUpper, upperPath, workPath } from './layers.js';
 import { type LocalOptions, type ResolvedLimits, resolveLimits } from './options.js';
 import { runProcess } from './process.js';
-import { removeSandbox, repairRecord, sweepSandboxes } from './repair.js';
+import { destroySandbox, interruption, removeSandbox, repairRecord, sweepSandboxes } from './repair.js';
 
 const WORKDIR = '/workspace';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -251,7 +244,10 @@ export class LocalProvider implements SandboxProvider {
         sandboxId,
         operation,
       });
-      if (output.exitCode !== 0) await this.#assertNotInterrupted(sandboxId, record.runtime!, operation);
+      if (output.exitCode !== 0) {
+        const interrupted = await interruption(this.home, sandboxId, record.runtime!, operation);
+        if (interrupted) throw interrupted;
+      }
       return output;
     } finally {
       if (execGroups) {
@@ -322,29 +318,7 @@ export class LocalProvider implements SandboxProvider {
    */
   async destroy(sandboxId: string): Promise<void> {
     await this.#ready();
-    if (!isValidId(sandboxId) || !(await this.home.exists(this.home.sandboxDir(sandboxId)))) return;
-    const context = { sandboxId, operation: 'destroy' };
-    const release = await this.home.lock(sandboxId);
-    try {
-      let record: SandboxRecord | undefined;
-      try {
-        record = await this.home.read(sandboxId, 'destroy');
-      } catch (error) {
-        // A corrupt record: destroyed all the same, by what the host shows of the sandbox.
-        if (!ProviderError.isInstance(error)) throw error;
-      }
-      if (record && hasIntent(record)) record = await repairRecord(this.home, record, context);
-      await removeSandbox(this.home, sandboxId, record, context);
-      await sweepSandboxes(this.home, sandboxId);
-      const releaseLayers = await this.home.lock('layers');
-      try {
-        await collectGarbage(this.home, sandboxId);
-      } finally {
-        await releaseLayers();
-      }
-    } finally {
-      await release({ remove: true });
-    }
+    await destroySandbox(this.home, sandboxId);
   }
 
   /** Starts the init (compacting a long layer chain first) and records it. Caller holds the lock. */
@@ -513,42 +487,6 @@ export class LocalProvider implements SandboxProvider {
       if (current.status === 'suspended') throw suspendedError(sandboxId, operation);
       return initIsAlive(current.runtime) ? current : this.#start(current);
     });
-  }
-
-  /**
-   * After a command ended abnormally: if the init it entered is no longer the sandbox's live init (a
-   * suspend, destroy or restarting fork ran meanwhile), its end says nothing about the command, so it is
-   * an error, not a result. Such an operation holds the lock until its record is written: waiting for the
-   * lock gives its outcome.
-   */
-  async #assertNotInterrupted(sandboxId: string, entered: RunningInit, operation: string): Promise<void> {
-    const release = await this.home.lock(sandboxId);
-    let current: SandboxRecord | undefined;
-    try {
-      current = await this.home.read(sandboxId).catch(() => undefined);
-    } finally {
-      await release({ remove: current === undefined });
-    }
-    const same =
-      current?.runtime?.initPid === entered.initPid &&
-      current.runtime.initStartTime === entered.initStartTime;
-    if (same && initIsAlive(entered)) return;
-    if (!current) throw new SandboxNotFoundError(sandboxId, { provider: this.name, operation });
-    if (current.status === 'suspended') {
-      throw new InvalidStateError(
-        sandboxId,
-        operation,
-        'suspended',
-        'It was suspended while the command ran, which ended the command; call resume() and run it again.',
-      );
-    }
-    throw new InvalidStateError(
-      sandboxId,
-      operation,
-      'restarted',
-      'Its processes were ended while the command ran (a fork that restarted it, or its init died); ' +
-        'run the command again (the next one restarts a sandbox whose init died).',
-    );
   }
 
   #environment(record: SandboxRecord, extra: Record<string, string> | undefined): Record<string, string> {

@@ -1,11 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ProviderError } from '@statebox/core';
+import { InvalidStateError, ProviderError, SandboxNotFoundError } from '@statebox/core';
 import { removeSandboxCgroups } from './cgroups.js';
-import { type Home, isValidId, removeTree, type SandboxRecord } from './home.js';
+import { type Home, hasIntent, isValidId, removeTree, type SandboxRecord } from './home.js';
 import { initIsAlive, killInit, type RunningInit, thawSandbox, waitForExit } from './isolation.js';
-import { isAbandoned, removeBuilding, repairCompact, repairSeal } from './layers.js';
+import {
+  ABANDONED_WAIT_MS,
+  collectGarbage,
+  isAbandoned,
+  removeBuilding,
+  repairCompact,
+  repairSeal,
+} from './layers.js';
 import { firstChild, pidNamespace, processesWithArgument, readProcess, signalQuietly } from './procfs.js';
 
 /**
@@ -181,7 +188,7 @@ export async function sweepSandboxes(home: Home, heldId: string | undefined): Pr
     }
     if (!isValidId(entry) || entry === heldId) continue;
     if (!(await isUnfinished(home, entry))) continue;
-    const release = await home.tryLock(entry);
+    const release = await home.tryLock(entry, ABANDONED_WAIT_MS);
     if (!release) continue;
     let removed = false;
     try {
@@ -209,4 +216,74 @@ async function isUnfinished(home: Home, id: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Destroys a sandbox, also one whose record is corrupt (whatever init of it runs is found on the host)
+ * and one whose create, fork or destroy died part-way; then drops what nobody uses any more.
+ */
+export async function destroySandbox(home: Home, sandboxId: string): Promise<void> {
+  if (!isValidId(sandboxId) || !(await home.exists(home.sandboxDir(sandboxId)))) return;
+  const context = { sandboxId, operation: 'destroy' };
+  const release = await home.lock(sandboxId);
+  try {
+    let record: SandboxRecord | undefined;
+    try {
+      record = await home.read(sandboxId, 'destroy');
+    } catch (error) {
+      // A corrupt record: destroyed all the same, by what the host shows of the sandbox.
+      if (!ProviderError.isInstance(error)) throw error;
+    }
+    if (record && hasIntent(record)) record = await repairRecord(home, record, context);
+    await removeSandbox(home, sandboxId, record, context);
+    await sweepSandboxes(home, sandboxId);
+    const releaseLayers = await home.lock('layers');
+    try {
+      await collectGarbage(home, sandboxId);
+    } finally {
+      await releaseLayers();
+    }
+  } finally {
+    await release({ remove: true });
+  }
+}
+
+/**
+ * After a command ended abnormally: the error to throw if the init it entered is no longer the
+ * sandbox's live init (a suspend, destroy or restarting fork ran meanwhile), for its end then says
+ * nothing about the command. Such an operation holds the lock until its record is written, so waiting
+ * for the lock gives its outcome.
+ */
+export async function interruption(
+  home: Home,
+  sandboxId: string,
+  entered: RunningInit,
+  operation: string,
+): Promise<Error | undefined> {
+  const release = await home.lock(sandboxId);
+  let current: SandboxRecord | undefined;
+  try {
+    current = await home.read(sandboxId, operation);
+  } finally {
+    await release({ remove: current === undefined && !(await home.exists(home.sandboxDir(sandboxId))) });
+  }
+  const same =
+    current?.runtime?.initPid === entered.initPid && current.runtime.initStartTime === entered.initStartTime;
+  if (same && initIsAlive(entered)) return undefined;
+  if (!current) return new SandboxNotFoundError(sandboxId, { provider: 'local', operation });
+  if (current.status === 'suspended') {
+    return new InvalidStateError(
+      sandboxId,
+      operation,
+      'suspended',
+      'It was suspended while the command ran, which ended the command; call resume() and run it again.',
+    );
+  }
+  return new InvalidStateError(
+    sandboxId,
+    operation,
+    'restarted',
+    'Its processes were ended while the command ran (a fork that restarted it, or its init died); ' +
+      'run the command again (the next one restarts a sandbox whose init died).',
+  );
 }

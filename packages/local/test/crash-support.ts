@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sandbox, Statebox } from '@statebox/core';
@@ -150,6 +150,37 @@ export function leftovers(home: string): string[] {
     }
   }
   return found;
+}
+
+/** For a failure message: what the leftover sandboxes hold, and who holds their locks. */
+export function explainLeftovers(home: string): string {
+  const lines: string[] = [];
+  for (const entry of readdirSync(join(home, 'sandboxes'))) {
+    const dir = join(home, 'sandboxes', entry);
+    let record = '';
+    try {
+      record = readFileSync(join(dir, 'sandbox.json'), 'utf8').replace(/\s+/g, ' ').slice(0, 400);
+    } catch (error) {
+      record = (error as Error).message;
+    }
+    lines.push(`${entry}: [${readdirSync(dir).join(' ')}] ${record}`);
+  }
+  const locks = readFileSync('/proc/locks', 'utf8');
+  for (const entry of readdirSync(join(home, 'locks'))) {
+    const inode = statSync(join(home, 'locks', entry)).ino;
+    const holders = locks
+      .split('\n')
+      .filter((line) => line.split(/\s+/)[5]?.endsWith(`:${inode}`))
+      .map((line) => {
+        const pid = line.split(/\s+/)[4]!;
+        const argv = existsSync(`/proc/${pid}/cmdline`)
+          ? readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+          : 'gone';
+        return `${pid} ${argv.replaceAll('\0', ' ').slice(0, 80)}`;
+      });
+    lines.push(`${entry}: held by ${holders.join(', ') || 'nobody'}`);
+  }
+  return lines.join('\n');
 }
 
 /** Polls `check` until it returns nothing or `timeoutMs` passes; returns its last answer. */

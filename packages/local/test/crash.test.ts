@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { local } from '../src/index.js';
 import {
   destroyAll,
+  explainLeftovers,
   leftovers,
   manifest,
   settle,
@@ -216,7 +217,8 @@ async function trial(kind: Kind, tally: Tally, killAfterMs: number | undefined):
   }
   expect(stoppedProcesses(home).join('; '), context).toBe('');
   await destroyAll(fresh());
-  expect((await settle(() => leftovers(home))).join('; '), context).toBe('');
+  const left = (await settle(() => leftovers(home))).join('; ');
+  expect(left, `${context}\n${left && explainLeftovers(home)}`).toBe('');
   return done?.ms;
 }
 
