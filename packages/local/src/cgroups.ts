@@ -236,15 +236,21 @@ async function rmdirRetrying(group: string): Promise<void> {
 }
 
 /**
- * Removes the groups of sandbox starts that are over (a crashed process's, or a suspended start's once
- * its last process has gone). `live` names the groups still in use (`<sandbox>.<start>`).
+ * Removes every group of one sandbox but `keep` (the current start's): those of earlier starts whose
+ * last process has gone, or that a killed process left. The caller holds the sandbox's lock, so no
+ * other start of it is making groups meanwhile; other sandboxes' groups are never touched.
  */
-export async function sweepCgroups(roots: CgroupRoots, live: Set<string>): Promise<void> {
+export async function sweepSandboxCgroups(
+  roots: CgroupRoots,
+  sandboxId: string,
+  keep?: SandboxCgroups,
+): Promise<void> {
   for (const controller of controllers) {
     const names = await readdir(roots[controller]).catch(() => [] as string[]);
     for (const name of names) {
-      if (live.has(name) || !name.startsWith('sbx-')) continue;
+      if (!name.startsWith(`${sandboxId}.`)) continue;
       const group = join(roots[controller], name);
+      if (keep && group === keep[controller]) continue;
       const children = await readdir(group, { withFileTypes: true }).catch(() => []);
       for (const child of children) {
         if (child.isDirectory()) await rmdir(join(group, child.name)).catch(() => undefined);

@@ -59,6 +59,8 @@ temporary="$parent/.$name.statebox-$5"
 if [ "$4" = discard ]; then exec rm -f -- "$temporary"; fi
 if [ "$4" != commit ]; then
   if [ ! -d "$parent" ]; then mkdir -p -- "$parent" 2>&1 >&2 || exit 102; fi
+  # Temporary files of writes that a suspend or a kill cut short, once surely abandoned.
+  find "$parent" -maxdepth 1 -name '.*.statebox-*' -type f -mmin +10 -delete 2>/dev/null
   trap 'rm -f -- "$temporary"' EXIT
   # A caller that died leaves pipes without a reader: its SIGPIPE would skip the EXIT trap.
   trap 'exit 1' HUP PIPE TERM

@@ -26,6 +26,7 @@ import {
   killCgroup,
   removeExecCgroups,
   removeSandboxCgroups,
+  sweepSandboxCgroups,
   thawCgroup,
 } from './cgroups.js';
 import { readSandboxFile, writeSandboxFile } from './files.js';
@@ -374,6 +375,8 @@ export class LocalProvider implements SandboxProvider {
     // From here until the record names the init, a crash leaves an init nobody knows; the intent says so.
     current = { ...current, pendingStart: true };
     await this.home.write(current);
+    // Groups of earlier starts that a crash or a slow teardown left; the lock is ours.
+    if (cgroups) await sweepSandboxCgroups(cgroups, current.id);
     const groups = cgroups && (await createSandboxCgroups(cgroups, current.id, this.#options.limits));
     let init: RunningInit;
     try {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidStateError, ProviderError, SandboxNotFoundError } from '@statebox/core';
-import { removeSandboxCgroups } from './cgroups.js';
+import { detectCgroups, removeSandboxCgroups, sweepSandboxCgroups } from './cgroups.js';
 import { type Home, hasIntent, isValidId, removeTree, type SandboxRecord } from './home.js';
 import { initIsAlive, killInit, type RunningInit, thawSandbox, waitForExit } from './isolation.js';
 import {
@@ -143,6 +143,8 @@ export async function stopSandbox(
   await stopInits(strays, context);
   for (const init of known) await waitForExit(init, context);
   for (const init of known) if (init.cgroups) await removeSandboxCgroups(init.cgroups);
+  const roots = detectCgroups();
+  if (roots) await sweepSandboxCgroups(roots, sandboxId);
 }
 
 /** Stops a sandbox and deletes its directory (renamed first, so a half-deleted sandbox never looks whole). */
