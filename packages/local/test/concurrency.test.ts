@@ -9,6 +9,7 @@ import {
   freezerAvailable,
   leftovers,
   manifest,
+  rootless,
   settle,
   startWorker,
   stoppedProcesses,
@@ -136,7 +137,7 @@ describe('concurrent operations on one sandbox from several processes', () => {
     {
       name: 'freezer cgroup',
       freezer: true,
-      skip: freezerAvailable ? undefined : 'no v1 freezer cgroup here',
+      skip: freezerAvailable ? undefined : 'no v1 freezer cgroup here (or not root: rootless uses none)',
     },
     { name: 'SIGSTOP', freezer: false, skip: undefined },
   ];
@@ -189,7 +190,10 @@ describe('concurrent operations on one sandbox from several processes', () => {
       (outcome) => !['ok', 'InvalidStateError'].includes(outcome),
     );
     expect(others).toEqual([]);
-    expect(outcomes.exec?.ok).toBeGreaterThanOrEqual(RACE_ROUNDS * 0.9);
+    // Rootless, a fork of a running sandbox always seals (no copy path): it restarts the source, so an
+    // exec it overlaps is interrupted with InvalidStateError by design; some still finish first.
+    if (rootless) expect(outcomes.exec?.ok).toBeGreaterThan(0);
+    else expect(outcomes.exec?.ok).toBeGreaterThanOrEqual(RACE_ROUNDS * 0.9);
     await checkEnd(sandboxId, before, reports);
   });
 });

@@ -33,9 +33,11 @@ const withoutFreezer = [
   'umount /sys/fs/cgroup/freezer 2>/dev/null; exec "$0" "$@"',
 ];
 
-export const freezerAvailable = readFileSync('/proc/self/mountinfo', 'utf8').includes(
-  ' /sys/fs/cgroup/freezer ',
-);
+/** Not root: the provider runs rootless, with no cgroups at all, so every fork freezes with SIGSTOP. */
+export const rootless = process.getuid?.() !== 0;
+
+export const freezerAvailable =
+  !rootless && readFileSync('/proc/self/mountinfo', 'utf8').includes(' /sys/fs/cgroup/freezer ');
 
 export type Worker = {
   child: ChildProcess;
@@ -48,7 +50,8 @@ export type Worker = {
 /** Starts a Node worker from test/fixtures, the way another orchestrator process would run. */
 export function startWorker(script: string, argument: unknown, options: { freezer: boolean }): Worker {
   const node = [process.execPath, join(fixtures, script), JSON.stringify(argument)];
-  const argv = options.freezer ? node : [...withoutFreezer, ...node];
+  // Rootless, the provider uses no freezer cgroup anyway (and unprivileged `unshare --mount` is refused).
+  const argv = options.freezer || rootless ? node : [...withoutFreezer, ...node];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

@@ -78,4 +78,45 @@ describe('local, rootless', () => {
       expect(out.mode).toBe('755');
     },
   );
+
+  // The kill-at-any-point and concurrency suites again, as `nobody`: rootless mode has no cgroups, forks
+  // always seal and freeze with SIGSTOP, and its helpers run unprivileged, so its crash repair differs.
+  it.skipIf(Boolean(reason))(
+    `passes the kill-at-any-point and concurrency suites as an unprivileged user${reason ? ` (skipped: ${reason})` : ''}`,
+    { timeout: 900_000 },
+    async () => {
+      const repo = join(packageDir, '..', '..');
+      const result = await run(
+        'setpriv',
+        [
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          '--clear-groups',
+          process.execPath,
+          join(repo, 'node_modules', 'vitest', 'vitest.mjs'),
+          'run',
+          'packages/local/test/crash.test.ts',
+          'packages/local/test/concurrency.test.ts',
+          // `nobody` cannot write next to the config or into node_modules' cache.
+          '--configLoader',
+          'runner',
+          '--cache=false',
+        ],
+        {
+          cwd: repo,
+          env: {
+            PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+            HOME: home,
+            STATEBOX_SOAK: process.env.STATEBOX_SOAK ?? '',
+          },
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      ).catch((error: { stdout?: string; stderr?: string; message: string }) => {
+        throw new Error(`the rootless run failed:\n${error.stdout ?? ''}\n${error.stderr ?? error.message}`);
+      });
+      // The trial counts each suite prints, for the log.
+      console.log(result.stdout.slice(-6000));
+      expect(result.stdout).toMatch(/Test Files {2}2 passed/);
+    },
+  );
 });
