@@ -5,7 +5,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, ProviderError, TransientError } from '@statebox/core';
-import type { RunningInit } from './isolation.js';
+import type { RunningInit } from './init.js';
 import { lockFile, type Release } from './lock.js';
 
 /**

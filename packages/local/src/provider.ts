@@ -32,26 +32,19 @@ import {
 import { readSandboxFile, writeSandboxFile } from './files.js';
 import { forkSandbox } from './fork.js';
 import { Home, hasIntent, isValidId, newSandboxId, removeTree, type SandboxRecord } from './home.js';
+import { initIsAlive, killInit, type RunningInit, startInit, stopInit, waitForExit } from './init.js';
 import {
-  buildFstab,
   DEFAULT_SANDBOX_UID,
   enterArgs,
   HELPER_ENV,
   type IsolationTools,
-  initIsAlive,
-  killInit,
-  prepareRuntime,
   probeIsolation,
-  type RunningInit,
-  type Runtime,
-  startInit,
-  stopInit,
-  waitForExit,
 } from './isolation.js';
 import { adoptRootOwnedFiles, compactLayers, createUpper, upperPath, workPath } from './layers.js';
 import { type LocalOptions, type ResolvedLimits, resolveLimits } from './options.js';
-import { runProcess } from './process.js';
+import { runProcess } from './processes.js';
 import { destroySandbox, interruption, removeSandbox, repairRecord, sweepSandboxes } from './repair.js';
+import { buildFstab, prepareRuntime, type Runtime } from './rootfs.js';
 
 const WORKDIR = '/workspace';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -3,8 +3,9 @@ import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidStateError, ProviderError, SandboxNotFoundError } from '@statebox/core';
 import { detectCgroups, removeSandboxCgroups, sweepSandboxCgroups } from './cgroups.js';
+import { thawSandbox } from './freeze.js';
 import { type Home, hasIntent, isValidId, removeTree, type SandboxRecord } from './home.js';
-import { initIsAlive, killInit, type RunningInit, thawSandbox, waitForExit } from './isolation.js';
+import { initIsAlive, killInit, type RunningInit, waitForExit } from './init.js';
 import {
   ABANDONED_WAIT_MS,
   collectGarbage,

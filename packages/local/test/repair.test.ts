@@ -13,9 +13,9 @@ import {
   TransientError,
 } from '@statebox/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freezeSandbox } from '../src/freeze.js';
 import { Home, type SandboxRecord } from '../src/home.js';
 import { local } from '../src/index.js';
-import { freezeSandbox } from '../src/isolation.js';
 import { namespaceProcesses, pidNamespace, readProcess } from '../src/procfs.js';
 import {
   destroyAll,
