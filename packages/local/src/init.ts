@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { ProviderError, TransientError } from '@statebox/core';
 import type { SandboxCgroups } from './cgroups.js';
+import { initVanishedError, startFailedError, stopTimeoutError } from './errors.js';
 import { isAlive, processStartTime } from './home.js';
 import { HELPER_ENV, type IsolationTools } from './isolation.js';
 import { namespaceProcesses, pidNamespace, signalQuietly } from './procfs.js';
@@ -116,13 +116,7 @@ export async function startInit(
   });
   if (!ready || supervisorPid === undefined) {
     if (supervisorPid !== undefined) killQuietly(supervisorPid);
-    throw new ProviderError(
-      'local',
-      `Could not start sandbox ${options.sandboxId}: ${redactHostPaths(stderr.trim(), options.home) || 'the init exited before it was ready'}. ` +
-        'If this persists, check that overlayfs is available (grep overlay /proc/filesystems) and that the ' +
-        'state directory is on a local filesystem.',
-      { sandboxId: options.sandboxId, operation: 'start' },
-    );
+    throw startFailedError(options.sandboxId, redactHostPaths(stderr.trim(), options.home));
   }
   child.stdout.destroy();
   child.stderr.destroy();
@@ -133,13 +127,7 @@ export async function startInit(
   const initStartTime = processStartTime(initPid);
   if (!Number.isInteger(initPid) || initStartTime === null) {
     killQuietly(supervisorPid);
-    throw new ProviderError(
-      'local',
-      `Sandbox ${options.sandboxId}'s init vanished right after start-up; retry.`,
-      {
-        sandboxId: options.sandboxId,
-      },
-    );
+    throw initVanishedError(options.sandboxId);
   }
   return { supervisorPid, initPid, initStartTime };
 }
@@ -211,13 +199,7 @@ export async function waitForExit(
         .slice(0, 8)
         .map((info) => `${info.pid} ${info.name} (state ${info.state})`)
         .join(', ');
-      throw new TransientError(
-        `Sandbox ${context.sandboxId ?? '?'} did not stop within 5 s after SIGKILL` +
-          `${context.operation ? ` (during ${context.operation})` : ''}: its init (pid ${runtime.initPid}) ` +
-          `waits for ${described || 'processes that are gone now'}. A process in state D is stuck in the ` +
-          'kernel (often on a hung filesystem); retry once it has exited.',
-        { ...context },
-      );
+      throw stopTimeoutError(context, runtime.initPid, described);
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }

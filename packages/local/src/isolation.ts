@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProviderError } from '@statebox/core';
+import { missingToolsError, namespacesUnavailableError, notLinuxError, uidInUseError } from './errors.js';
+import { DEFAULT_SANDBOX_UID } from './options.js';
 
 /**
  * Linux namespace isolation built from util-linux alone (`unshare`, `nsenter`, `mount`, `pivot_root`),
@@ -48,46 +49,40 @@ export const HELPER_ENV: Readonly<Record<string, string>> = Object.freeze({
   LC_ALL: 'C',
 });
 
-/** Default host uid (and gid) of sandbox commands when statebox runs as root. */
-export const DEFAULT_SANDBOX_UID = 1_999_990_000;
-
 const searchPath = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
 
-function which(name: string): string | undefined {
-  for (const dir of [...searchPath, ...(process.env.PATH ?? '').split(':')]) {
+function which(name: string, toolPath: readonly string[]): string | undefined {
+  for (const dir of [...searchPath, ...toolPath]) {
     if (dir && existsSync(join(dir, name))) return join(dir, name);
   }
   return undefined;
 }
 
-const probed = new Map<number, IsolationTools>();
+const probed = new Map<string, IsolationTools>();
 
 /**
  * Finds the tools and checks once per process that namespaces work here; throws a ProviderError saying
- * what to do. `sandboxUid` is the host uid commands run as when this process is root.
+ * what to do. `sandboxUid` is the host uid commands run as when this process is root; `toolPath` lists
+ * directories searched after the standard ones.
  */
-export function probeIsolation(sandboxUid = DEFAULT_SANDBOX_UID): IsolationTools {
-  const cached = probed.get(sandboxUid);
+export function probeIsolation(
+  sandboxUid = DEFAULT_SANDBOX_UID,
+  toolPath: readonly string[] = [],
+): IsolationTools {
+  const key = `${sandboxUid}:${toolPath.join(':')}`;
+  const cached = probed.get(key);
   if (cached) return cached;
   if (process.platform !== 'linux') {
-    throw new ProviderError(
-      'local',
-      `The local provider isolates sandboxes with Linux namespaces, which ${process.platform} does not have. ` +
-        "Use the docker provider instead (STATEBOX_PROVIDER=docker, or { provider: 'docker' }).",
-    );
+    throw notLinuxError(process.platform);
   }
   const missing = ['unshare', 'nsenter', 'mount', 'umount', 'pivot_root', 'env'].filter(
-    (tool) => !which(tool),
+    (tool) => !which(tool, toolPath),
   );
   if (missing.length > 0) {
-    throw new ProviderError(
-      'local',
-      `The local provider needs ${missing.join(', ')} from util-linux, which ${missing.length > 1 ? 'are' : 'is'} not installed. ` +
-        'Install util-linux (apt-get install util-linux / dnf install util-linux).',
-    );
+    throw missingToolsError(missing);
   }
   const rootless = process.geteuid?.() !== 0;
-  const unshare = which('unshare')!;
+  const unshare = which('unshare', toolPath)!;
   const args = [
     ...(rootless ? ['--user', '--map-root-user'] : []),
     '--mount',
@@ -99,28 +94,21 @@ export function probeIsolation(sandboxUid = DEFAULT_SANDBOX_UID): IsolationTools
   const result = spawnSync(unshare, args, { encoding: 'utf8', timeout: 10_000, env: HELPER_ENV });
   if (result.status !== 0) {
     const detail = (result.stderr || result.error?.message || `exit ${result.status}`).trim();
-    throw new ProviderError(
-      'local',
-      `Linux namespaces are not available to this process (${unshare} ${args.join(' ')}: ${detail}). ` +
-        (rootless
-          ? 'Unprivileged user namespaces may be disabled: check `sysctl user.max_user_namespaces` ' +
-            '(and kernel.unprivileged_userns_clone or AppArmor restrictions on Ubuntu), or run as root.'
-          : 'The kernel or the container this runs in forbids unshare(2); run on a host or a privileged container.'),
-    );
+    throw namespacesUnavailableError(`${unshare} ${args.join(' ')}`, detail, rootless);
   }
   if (!rootless) assertUnusedUid(sandboxUid);
-  const bash = which('bash');
+  const bash = which('bash', toolPath);
   const tools: IsolationTools = {
     unshare,
-    nsenter: which('nsenter')!,
+    nsenter: which('nsenter', toolPath)!,
     shell: '/bin/sh',
     initShell: bash ?? '/bin/sh',
-    env: which('env')!,
+    env: which('env', toolPath)!,
     rootless,
     sandboxUid: rootless ? process.geteuid!() : sandboxUid,
     sandboxGid: rootless ? process.getegid!() : sandboxUid,
   };
-  probed.set(sandboxUid, tools);
+  probed.set(key, tools);
   return tools;
 }
 
@@ -140,11 +128,7 @@ function assertUnusedUid(uid: number): void {
     .map((line) => line.split(':'))
     .find((fields) => fields[2] === String(uid) || fields[3] === String(uid));
   if (owner) {
-    throw new ProviderError(
-      'local',
-      `The local provider runs sandbox commands as host uid ${uid}, but the host account '${owner[0]}' uses it, ` +
-        'and could then signal or read them. Choose an unused uid with the sandboxUid option (or STATEBOX_LOCAL_UID).',
-    );
+    throw uidInUseError(uid, owner[0]!);
   }
 }
 
