@@ -201,7 +201,11 @@ export class Home {
   }
 }
 
-const idPattern = /^sbx-[a-z0-9]{8,32}$/;
+/**
+ * New ids are `sb-<16 hex digits>`, as docker's; `sbx-…` ids of sandboxes made before stay valid, so
+ * their state on disk keeps working.
+ */
+const idPattern = /^sbx?-[a-z0-9]{8,32}$/;
 
 export function isValidId(id: string): boolean {
   return idPattern.test(id);
@@ -220,7 +224,7 @@ function recordProblem(record: SandboxRecord, id: string): string {
 }
 
 export function newSandboxId(): string {
-  return `sbx-${randomBytes(8).toString('hex')}`;
+  return `sb-${randomBytes(8).toString('hex')}`;
 }
 
 export function newLayerId(): string {

@@ -98,7 +98,7 @@ export function records(home: string): SandboxRecord[] {
   const dir = join(home, 'sandboxes');
   if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((id) => {
-    if (!id.startsWith('sbx-')) return [];
+    if (!/^sbx?-/.test(id)) return [];
     try {
       return [JSON.parse(readFileSync(join(dir, id, 'sandbox.json'), 'utf8')) as SandboxRecord];
     } catch {
