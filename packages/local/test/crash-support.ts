@@ -33,10 +33,6 @@ const withoutFreezer = [
   'umount /sys/fs/cgroup/freezer 2>/dev/null; exec "$0" "$@"',
 ];
 
-export const freezerAvailable = readFileSync('/proc/self/mountinfo', 'utf8').includes(
-  ' /sys/fs/cgroup/freezer ',
-);
-
 export type Worker = {
   child: ChildProcess;
   /** Resolves when the worker printed `go`. */

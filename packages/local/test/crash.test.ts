@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createStatebox, InvalidStateError, type Sandbox, type Statebox } from '@statebox/core';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { local } from '../src/index.js';
+import { localSuiteSkip } from '../src/testing.js';
 import {
   destroyAll,
   explainLeftovers,
@@ -16,6 +17,10 @@ import {
   stoppedProcesses,
   writeTemporaries,
 } from './crash-support.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 /**
  * Kill at any point: a worker process runs one operation against a home and is SIGKILLed after a
@@ -233,7 +238,7 @@ async function settleTemporaries(box: Sandbox, context: string): Promise<void> {
   expect(found.join('; '), context).toBe('');
 }
 
-describe('killed at any point', () => {
+describe.skipIf(Boolean(skip))(`killed at any point${skipped}`, () => {
   for (const kind of kinds) {
     it(`${kind.name}: ${TRIALS} kills spread over its duration`, { timeout: 120_000 * SOAK }, async () => {
       const tally: Tally = { trials: 0, killedInside: 0, finished: 0, nextOperations: {} };

@@ -15,6 +15,11 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, type SandboxRecord } from '../src/home.js';
 import { createFromConfig, local } from '../src/index.js';
+import { localSuiteSkip } from '../src/testing.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 const run = promisify(execFile);
 let home: string;
@@ -51,7 +56,7 @@ ${code}`;
   return stdout;
 }
 
-describe('local state', () => {
+describe.skipIf(Boolean(skip))(`local state${skipped}`, () => {
   it('is resumed, read and forked by another process', async () => {
     const box = await create();
     await box.writeFile('evening.txt', 'written in the evening');
