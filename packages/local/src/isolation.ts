@@ -379,6 +379,15 @@ export function buildFstab(plan: MountPlan): { system: string; binds: string } {
 }
 
 /**
+ * What the sandbox's init (pid 1) runs: it only reaps orphans. Under bash it blocks in the \`read\` builtin
+ * on a pipe it holds both ends of, so the agent's \`ps\` shows no helper process it could kill (\`pkill
+ * sleep\`); a plain sh, which has no process substitution, keeps a sleeper.
+ */
+const initLoop = `initLoop='trap "" TERM INT HUP QUIT USR1 USR2
+if [ -n "\${BASH_VERSION:-}" ] && eval "exec 3<> <(:)" 2>/dev/null; then while :; do read -r -u 3 _; done; fi
+while :; do sleep 2147483647 & wait $!; done'`;
+
+/**
  * The init's set-up, run as PID 1 of the new namespaces: a small tmpfs as the root, the skeleton copied
  * into it, everything mounted with two `mount -a`, the root made read-only, a pivot into it, the host's
  * root dropped; then a reaper that ignores the signals a sandbox process could send it.
@@ -401,7 +410,8 @@ cd /
 if [ "$5" = isolated ] && [ -x /usr/sbin/ip ]; then /usr/sbin/ip link set lo up 2>/dev/null || true; fi
 echo ready
 exec </dev/null >/dev/null 2>&1
-exec "$4" -c 'trap "" TERM INT HUP QUIT USR1 USR2; while :; do sleep 2147483647 & wait $!; done' statebox-init
+${initLoop}
+exec "$4" -c "$initLoop" statebox-init
 `;
 
 export type RunningInit = {
