@@ -101,3 +101,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
   });
 }
+
+/**
+ * Whether the session's turn is under way (its last status is `running`, or `idle` waiting on tool
+ * results): then a worker must keep serving it, or hand it to another.
+ */
+export async function turnUnderWay(client: Anthropic, sessionId: string): Promise<boolean> {
+  const page = await client.beta.sessions.events.list(sessionId, {
+    order: 'desc',
+    limit: 1,
+    types: ['session.status_running', 'session.status_idle', 'session.status_terminated'],
+  });
+  const last = page.data[0] as { type: string; stop_reason?: { type?: string } } | undefined;
+  if (!last) return false;
+  return (
+    last.type === 'session.status_running' ||
+    (last.type === 'session.status_idle' && last.stop_reason?.type === 'requires_action')
+  );
+}

@@ -16,7 +16,7 @@ import {
   findSessionSandbox,
   releaseSandbox,
 } from './session-sandbox.js';
-import { awaitOwnership, otherLiveWork } from './session-work.js';
+import { awaitOwnership, otherLiveWork, turnUnderWay } from './session-work.js';
 import { installSkills, type SkillReference } from './skills.js';
 import { copyBashState, createToolset } from './tools/index.js';
 
@@ -262,14 +262,17 @@ export class Runner {
         this.#options.memorySyncIntervalMs === null
           ? []
           : await mountMemoryStores(client, session, sandboxHandle, sessionId, (event) => this.#emit(event));
-      await this.#serve(
-        work,
-        sessionId,
-        client,
-        lease,
-        this.#tools(sessionId, sandboxHandle, stores),
-        stores,
-      );
+      const tools = this.#tools(sessionId, sandboxHandle, stores);
+      await this.#serve(work, sessionId, client, lease, tools, stores);
+      // A message that came as the session idled out found this item live, so no new item was queued
+      // for it: serve again rather than stop the item and leave that turn to no one.
+      while (
+        !lease.signal.aborted &&
+        !this.#stopping.signal.aborted &&
+        (await turnUnderWay(client, sessionId))
+      ) {
+        await this.#serve(work, sessionId, client, lease, tools, stores);
+      }
       if (lease.end === 'lost' || lease.end === 'rejected') outcome = 'lost';
       else if (this.#stopping.signal.aborted) outcome = 'shutdown';
       else {
@@ -283,11 +286,20 @@ export class Runner {
       if (lease.end === 'lost') outcome = 'lost';
       else this.#emit({ type: 'error', sessionId, workId: work.id, message: describeError(error) });
     } finally {
+      // Drained mid-turn: the item is not stopped but left to lapse, so the queue hands it to another
+      // worker after the lease TTL (a stopped item is not queued again until the next user message).
+      const handOver =
+        outcome === 'shutdown' &&
+        sessionId !== undefined &&
+        (await turnUnderWay(client, sessionId).catch(() => true));
       // A lost lease means another worker owns this session now: touch neither its sandbox nor its item.
-      if (outcome !== 'lost') {
-        if (sandbox && sessionId && outcome !== 'duplicate')
-          await this.#releaseUnlessServed(sandbox, sessionId, outcome, work);
-        lease.release();
+      if (outcome !== 'lost' && sandbox && sessionId && outcome !== 'duplicate') {
+        await this.#releaseUnlessServed(sandbox, sessionId, outcome, work);
+      }
+      lease.release();
+      if (handOver) {
+        this.#emit({ type: 'work.handed-over', workId: work.id, sessionId: sessionId ?? '' });
+      } else if (outcome !== 'lost') {
         await client.beta.environments.work
           .stop(work.id, { environment_id: work.environment_id, force: true })
           .catch((error: { status?: number }) => {
@@ -295,8 +307,6 @@ export class Runner {
               this.#emit({ type: 'error', workId: work.id, message: describeError(error) });
           });
         this.#emit({ type: 'work.stopped', workId: work.id, sessionId: sessionId ?? '', outcome });
-      } else {
-        lease.release();
       }
     }
   }
