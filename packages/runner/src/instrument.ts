@@ -6,7 +6,13 @@ export type ToolHooks = {
   signal: AbortSignal;
   /** Ceiling of a non-bash call; bash enforces its own `timeout_ms` (default: this value). */
   timeoutMs: number;
-  start: () => void;
+  /**
+   * Aborted when the runner drains: a call that arrives after it is not started (nothing runs in the
+   * sandbox); it waits for `signal` and ends unposted, for the next worker to run once.
+   */
+  draining: AbortSignal;
+  /** Called with the call's `tool_use_id` as it starts. */
+  start: (toolUseId: string | undefined) => void;
   end: (name: string, input: unknown, isError: boolean, ms: number) => void;
 };
 
@@ -21,8 +27,15 @@ export function instrumentTool(tool: BetaRunnableTool, hooks: ToolHooks): BetaRu
   const run = tool.run as (input: unknown, context?: { signal?: AbortSignal }) => ReturnType<typeof tool.run>;
   return {
     ...tool,
-    run: async (input: unknown, context?: { signal?: AbortSignal }) => {
-      hooks.start();
+    run: async (input: unknown, context?: { signal?: AbortSignal; toolUse?: { id?: string } }) => {
+      if (hooks.draining.aborted) {
+        await new Promise<void>((resolve) => {
+          if (hooks.signal.aborted) resolve();
+          else hooks.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        throw new Error('the worker is draining: this call is left to the next worker');
+      }
+      hooks.start(context?.toolUse?.id);
       const started = performance.now();
       const signal =
         tool.name === 'bash'

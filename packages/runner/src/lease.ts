@@ -16,6 +16,8 @@ export type Lease = {
   readonly end: LeaseEnd | undefined;
   /** The server's lease TTL, learned from the heartbeats (90 s until the first answer). */
   readonly ttlMs: number;
+  /** Settles after the first heartbeat's answer (or failure), when `ttlMs` is the server's. */
+  readonly firstBeat: Promise<void>;
   /** Calls `listener` with the TTL now and after every heartbeat that reports one. */
   onTtl(listener: (ttlMs: number) => void): void;
   release(): void;
@@ -89,9 +91,14 @@ export function holdLease(
     }
   };
 
+  let firstBeatDone: () => void = () => undefined;
+  const firstBeat = new Promise<void>((resolve) => {
+    firstBeatDone = resolve;
+  });
   void (async () => {
     while (!controller.signal.aborted) {
       await beat();
+      firstBeatDone();
       if (controller.signal.aborted) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, intervalMs);
@@ -115,6 +122,7 @@ export function holdLease(
     get ttlMs() {
       return ttlMs;
     },
+    firstBeat,
     onTtl(listener) {
       ttlListeners.push(listener);
       listener(ttlMs);

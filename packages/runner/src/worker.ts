@@ -207,6 +207,7 @@ export class Runner {
         outcome = lease.end === 'lost' || lease.end === 'rejected' ? 'lost' : 'duplicate';
         return;
       }
+      if (work.latest_heartbeat_at) await this.#graceForPreviousHolder(work, sessionId, lease);
       const session = await client.beta.sessions.retrieve(sessionId, {}, { signal: lease.signal });
       if (session.status === 'terminated') {
         outcome = 'terminated';
@@ -312,6 +313,20 @@ export class Runner {
   }
 
   /**
+   * A re-delivered item (one that was heartbeated before this worker polled it) may still have a
+   * holder that has not yet learnt it lost the lease: it finds out at its next heartbeat, at most one
+   * beat interval (half the TTL, up to 30 s) away, and then stops its call in flight. Serving before
+   * that would read a history without the result it is about to post, and answer the call twice
+   * (seen in the lost-lease test), so the new holder waits out one interval first.
+   */
+  async #graceForPreviousHolder(work: WorkItem, sessionId: string, lease: Lease): Promise<void> {
+    await Promise.race([lease.firstBeat, delay(10_000, lease.signal)]);
+    const waitMs = Math.min(lease.ttlMs / 2, 30_000) + 1000;
+    this.#emit({ type: 'work.redelivered', workId: work.id, sessionId, waitMs });
+    await delay(waitMs, lease.signal);
+  }
+
+  /**
    * The session's sandbox as the tools ask for it at every call. Its status is read from the provider
    * each time, so a sandbox suspended meanwhile (a sweep, or a worker that finished with the session as
    * this one claimed it) is resumed rather than failing the call.
@@ -391,17 +406,24 @@ export class Runner {
   ): Promise<void> {
     const controller = new AbortController();
     lease.signal.addEventListener('abort', () => controller.abort(), { once: true });
-    let inFlight = 0;
+    // A call counts as in flight from its start until the SDK surfaces it, i.e. after its result is
+    // posted: a drain that stopped waiting when the tool returned aborted the post, and the next worker
+    // ran the call again (seen in the rolling-restart test).
+    const pending = new Set<string>();
     let wakeDrain: (() => void) | undefined;
+    const settle = (toolUseId: string) => {
+      pending.delete(toolUseId);
+      if (pending.size === 0) wakeDrain?.();
+    };
     const active: ActiveSession = {
       workId: work.id,
       sessionId,
       controller,
       get inFlight() {
-        return inFlight;
+        return pending.size;
       },
       drained: () =>
-        inFlight === 0
+        pending.size === 0
           ? Promise.resolve()
           : new Promise<void>((resolve) => {
               wakeDrain = resolve;
@@ -411,13 +433,12 @@ export class Runner {
     const tools = baseTools.map((tool) =>
       instrumentTool(tool, {
         signal: controller.signal,
+        draining: this.#stopping.signal,
         timeoutMs: this.#options.toolTimeoutMs,
-        start: () => {
-          inFlight++;
+        start: (toolUseId) => {
+          if (toolUseId) pending.add(toolUseId);
         },
         end: (name, input, isError, ms) => {
-          inFlight--;
-          if (inFlight === 0) wakeDrain?.();
           this.#emit({ type: 'tool.done', sessionId, name, input, isError, ms });
         },
       }),
@@ -436,6 +457,7 @@ export class Runner {
       const retryWindow = (runner as { _setSendRetryWindow?: (ms: number) => void })._setSendRetryWindow;
       if (retryWindow) lease.onTtl((ttlMs) => retryWindow.call(runner, ttlMs));
       for await (const call of runner) {
+        settle(call.toolUseId);
         if (!call.posted)
           this.#emit({ type: 'error', sessionId, message: `result of ${call.name} not posted` });
         if (stores.length > 0 && Date.now() - lastSync >= syncInterval) {
@@ -446,6 +468,8 @@ export class Runner {
     } catch (error) {
       if (!controller.signal.aborted) throw error;
     } finally {
+      pending.clear();
+      wakeDrain?.();
       this.#active.delete(work.id);
     }
   }
@@ -473,11 +497,23 @@ export class Runner {
 
 type WorkItem = {
   id: string;
+  latest_heartbeat_at?: string | null;
   environment_id: string;
   secret: string | null;
   data: { type?: string; id: string };
 };
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }
