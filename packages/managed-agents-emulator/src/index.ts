@@ -33,6 +33,7 @@ export type {
   TurnContext,
 } from './transcript.js';
 export { parseTranscript } from './transcript.js';
+export { loadTranscripts } from './transcript-files.js';
 
 /** Fault injection, for tests of the worker's recovery paths. */
 export interface EmulatorFaults {
