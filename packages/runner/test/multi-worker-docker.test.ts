@@ -37,7 +37,14 @@ function skipReason(): string | undefined {
 const required = (process.env.STATEBOX_REQUIRE ?? '').split(',').includes('docker');
 const reason = skipReason();
 const cleanup: Array<() => Promise<void>> = [];
-const tally: Tally = { sessions: 0, toolCalls: 0, duplicateResults: 0, lostResults: 0, reRunAfterLoss: 0 };
+const tally: Tally = {
+  sessions: 0,
+  toolCalls: 0,
+  duplicateResults: 0,
+  lostResults: 0,
+  reRunAfterLoss: 0,
+  duplicateItemWaited: 0,
+};
 
 afterAll(async () => {
   for (const step of cleanup.reverse()) await step().catch(() => undefined);

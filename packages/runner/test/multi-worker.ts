@@ -179,6 +179,8 @@ export type Tally = {
   lostResults: number;
   /** Extra runs of a command in flight when its worker was killed or lost its lease. */
   reRunAfterLoss: number;
+  /** Duplicate items that waited behind the item serving their session. */
+  duplicateItemWaited: number;
 };
 
 /**
