@@ -1,5 +1,6 @@
 import { loadTranscripts, startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { demoTranscripts } from '../demo-transcripts.js';
+import { watchLaunchers } from '../launchers.js';
 
 /**
  * `statebox emulator`: the offline Managed Agents API on loopback until interrupted. It plays the
@@ -31,6 +32,8 @@ export async function emulatorCommand(options: { port?: number; transcripts?: st
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
+    // Like the worker: a signal to the `npx` that started it ends it too.
+    watchLaunchers(() => resolve());
   });
   await emulator.close();
 }
