@@ -20,6 +20,15 @@ import { persistentDirs } from './rootfs.js';
  * Arguments: $1 fstab, $2 mount point, $3 layers dir (overlay paths are relative to it), $4 init shell,
  * $5 `isolated` or `shared` network, $6 skeleton.
  */
+/**
+ * What the sandbox's init (pid 1) runs: it only reaps orphans. Under bash it blocks in the \`read\` builtin
+ * on a pipe it holds both ends of, so the agent's \`ps\` shows no helper process it could kill (\`pkill
+ * sleep\`); a plain sh, which has no process substitution, keeps a sleeper.
+ */
+const initLoop = `initLoop='trap "" TERM INT HUP QUIT USR1 USR2
+if [ -n "\${BASH_VERSION:-}" ] && eval "exec 3<> <(:)" 2>/dev/null; then while :; do read -r -u 3 _; done; fi
+while :; do sleep 2147483647 & wait $!; done'`;
+
 const setupScript = `set -eu
 mount -t tmpfs -o mode=755,size=8m,nosuid,nodev statebox "$2"
 cp -a "$6/." "$2/"
@@ -36,7 +45,8 @@ cd /
 if [ "$5" = isolated ] && [ -x /usr/sbin/ip ]; then /usr/sbin/ip link set lo up 2>/dev/null || true; fi
 echo ready
 exec </dev/null >/dev/null 2>&1
-exec "$4" -c 'trap "" TERM INT HUP QUIT USR1 USR2; while :; do sleep 2147483647 & wait $!; done' statebox-init
+${initLoop}
+exec "$4" -c "$initLoop" statebox-init
 `;
 
 export type RunningInit = {

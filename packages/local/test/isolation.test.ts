@@ -85,6 +85,19 @@ describe.skipIf(Boolean(skip))(`local isolation${skipped}`, () => {
     expect(own.stdout).toContain('sleep 4242');
   });
 
+  it('runs no helper process the agent could kill: pid 1 alone, and it still reaps orphans', async () => {
+    const box = await create();
+    const result = await box.exec(
+      '( sleep 0.2 & ); sleep 1; pkill -x sleep; echo pkill=$?; ' +
+        'for p in /proc/[0-9]*; do echo "$(basename $p) $(cat $p/comm 2>/dev/null) $(cut -d" " -f3 $p/stat 2>/dev/null)"; done',
+    );
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toBe('pkill=1');
+    // Only pid 1 and this exec's own shell and helpers remain; no zombie (state Z) is left unreaped.
+    expect(lines.filter((line) => line.endsWith(' Z'))).toEqual([]);
+    expect(lines.some((line) => / sleep /.test(line))).toBe(false);
+  });
+
   it('keeps files of one sandbox invisible to another', async () => {
     const first = await create();
     const second = await create();
