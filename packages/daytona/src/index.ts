@@ -1,0 +1,43 @@
+import type { SandboxProvider } from '@statebox/core';
+import { type DaytonaProviderOptions, resolveOptions } from './options.js';
+import { DaytonaProvider } from './provider.js';
+
+export { capabilitiesFor } from './capabilities.js';
+export {
+  DEFAULT_API_URL,
+  DEFAULT_TARGET,
+  DEFAULT_WORKDIR,
+  type DaytonaProviderOptions,
+  type SuspendTier,
+} from './options.js';
+export { DaytonaProvider } from './provider.js';
+
+/**
+ * A statebox provider on Daytona, through the real `@daytonaio/sdk`.
+ *
+ * ```ts
+ * import { createStatebox } from '@statebox/core';
+ * import { daytona } from '@statebox/daytona';
+ * const statebox = createStatebox({ provider: daytona({ tier: 'archive' }) }); // DAYTONA_API_KEY from env
+ * ```
+ */
+export function daytona(options: DaytonaProviderOptions = {}): DaytonaProvider {
+  return new DaytonaProvider(resolveOptions(options as Record<string, unknown>, process.env));
+}
+
+/**
+ * The `AdapterModule` entry point: `{ provider: 'daytona', ...options }`, the rest from `env`. Without
+ * credentials (no `apiKey`, no `DAYTONA_API_KEY`) it starts the loopback emulator from
+ * `@statebox/daytona/testing` and points the provider at it, so a demo runs offline.
+ */
+export async function createFromConfig(
+  options: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Promise<SandboxProvider> {
+  if (!options.apiKey && !env.DAYTONA_API_KEY) {
+    const { startDaytonaForTests } = await import('./testing.js');
+    const { provider } = await startDaytonaForTests(options as DaytonaProviderOptions);
+    return provider;
+  }
+  return new DaytonaProvider(resolveOptions(options, env));
+}
