@@ -24,6 +24,8 @@ export type DaytonaEmulatorOptions = {
   timing?: Partial<EmulatorTiming>;
   /** How often the auto-stop/auto-archive timers look at the sandboxes. Default a tenth of a minute, at most 1 s. */
   tickMs?: number;
+  /** Let the process exit while the emulator runs (for an emulator started on demand by a demo). */
+  unref?: boolean;
 };
 
 export type DaytonaEmulator = {
@@ -64,6 +66,7 @@ export async function startDaytonaEmulator(options: DaytonaEmulatorOptions = {})
   registerSandboxRoutes(server, state);
   registerLifecycleRoutes(server, state);
   registerToolboxRoutes(server, state);
+  if (options.unref) server.unref();
   const url = await server.listen();
   const tickMs = options.tickMs ?? Math.min(1000, Math.max(10, timing.minuteMs / 10));
   let ticking = false;

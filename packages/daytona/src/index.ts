@@ -36,7 +36,7 @@ export async function createFromConfig(
 ): Promise<SandboxProvider> {
   if (!options.apiKey && !env.DAYTONA_API_KEY) {
     const { startDaytonaForTests } = await import('./testing.js');
-    const { provider } = await startDaytonaForTests(options as DaytonaProviderOptions);
+    const { provider } = await startDaytonaForTests({ ...(options as DaytonaProviderOptions), emulator: { unref: true } });
     return provider;
   }
   return new DaytonaProvider(resolveOptions(options, env));
