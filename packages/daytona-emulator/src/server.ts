@@ -11,7 +11,12 @@ export function createDaytonaServer(apiKey: string): DaytonaServer {
   const server = createEmulatorServer<object, DaytonaRequestFields>({
     name: 'daytona',
     errorResponse: (error, { requestId }) => ({
-      body: { statusCode: error.status, message: error.message, error: error.code ?? 'Error', code: error.code },
+      body: {
+        statusCode: error.status,
+        message: error.message,
+        error: error.code ?? 'Error',
+        code: error.code,
+      },
       headers: { 'x-request-id': requestId },
     }),
     describeRequest: (c) => ({

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { BackingSandboxes, HttpError } from '@statebox/emulator-kit';
 import type { Sandbox as BackingSandbox, SandboxProvider } from '@statebox/core';
+import { BackingSandboxes, HttpError } from '@statebox/emulator-kit';
 
 /** The 22 sandbox states of `@daytona/api-client` 0.218 (`SandboxState`). */
 export type SandboxState =
@@ -77,7 +77,8 @@ export const notFound = (id: string): HttpError =>
 
 export const conflict = (message: string): HttpError => new HttpError(409, message, { code: 'Conflict' });
 
-export const badRequest = (message: string): HttpError => new HttpError(400, message, { code: 'Bad Request' });
+export const badRequest = (message: string): HttpError =>
+  new HttpError(400, message, { code: 'Bad Request' });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -129,7 +130,8 @@ export class DaytonaState {
       sandboxClass: this.options.sandboxClass,
       autoStopInterval,
       autoPauseInterval,
-      autoArchiveInterval: interval(body.autoArchiveInterval, 7 * 24 * 60, 'autoArchiveInterval') || 30 * 24 * 60,
+      autoArchiveInterval:
+        interval(body.autoArchiveInterval, 7 * 24 * 60, 'autoArchiveInterval') || 30 * 24 * 60,
       autoDeleteInterval: interval(body.autoDeleteInterval, -1, 'autoDeleteInterval'),
       createdAt: now,
       updatedAt: now,
@@ -226,7 +228,8 @@ export class DaytonaState {
         `Sandbox ${record.id} is of class ${record.sandboxClass}; pausing needs a linux-vm sandbox`,
       );
     }
-    if (from !== 'started') throw badRequest(`Sandbox ${record.id} is ${from}; only a started sandbox can be paused`);
+    if (from !== 'started')
+      throw badRequest(`Sandbox ${record.id} is ${from}; only a started sandbox can be paused`);
     record.desiredState = 'paused';
     record.state = 'pausing';
     this.#run(
@@ -374,7 +377,11 @@ export class DaytonaState {
       if (record.busy) continue;
       const idle = now - Date.parse(record.lastActivityAt);
       try {
-        if (record.state === 'started' && record.autoStopInterval > 0 && idle > record.autoStopInterval * minute) {
+        if (
+          record.state === 'started' &&
+          record.autoStopInterval > 0 &&
+          idle > record.autoStopInterval * minute
+        ) {
           await this.stop(record);
         } else if (
           record.state === 'started' &&

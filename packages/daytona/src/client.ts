@@ -60,7 +60,9 @@ export class DaytonaClient {
         envVars: request.env,
         ...(request.snapshot ? { snapshot: request.snapshot } : {}),
         autoStopInterval: this.options.autoStopAfter,
-        ...(this.options.archiveAfter !== undefined ? { autoArchiveInterval: this.options.archiveAfter } : {}),
+        ...(this.options.archiveAfter !== undefined
+          ? { autoArchiveInterval: this.options.archiveAfter }
+          : {}),
       },
       { timeout: this.timeout },
     );

@@ -44,7 +44,11 @@ export function toStateboxError(error: unknown, context: ErrorContext): Statebox
     return new FileNotFoundError(context.path, options);
   }
   if (error instanceof DaytonaNotFoundError && context.sandboxId && !context.path) {
-    return new SandboxNotFoundError(context.sandboxId, { operation: context.operation, provider: 'daytona', cause: error });
+    return new SandboxNotFoundError(context.sandboxId, {
+      operation: context.operation,
+      provider: 'daytona',
+      cause: error,
+    });
   }
   if (error instanceof DaytonaConnectionError || error instanceof DaytonaTimeoutError) {
     return new TransientError(`${where} failed: ${detail}. Daytona did not answer in time; retry.`, options);
@@ -69,7 +73,11 @@ export function toStateboxError(error: unknown, context: ErrorContext): Statebox
     if (status === 502 || status === 503 || status === 504) {
       return new TransientError(`${where} failed: ${detail} (HTTP ${status}); retry.`, options);
     }
-    return new ProviderError('daytona', `${where} failed: ${detail}${status ? ` (HTTP ${status})` : ''}.`, options);
+    return new ProviderError(
+      'daytona',
+      `${where} failed: ${detail}${status ? ` (HTTP ${status})` : ''}.`,
+      options,
+    );
   }
   return new ProviderError('daytona', `${where} failed: ${detail}.`, options);
 }

@@ -41,11 +41,7 @@ export function wrapperScript(request: ExecRequest, execId: string, stdinPath: s
     typeof request.command === 'string'
       ? `/bin/sh -c ${shellQuote(request.command)}`
       : `/bin/sh -c 'exec "$@"' sh ${request.command.map(shellQuote).join(' ')}`;
-  const lines = [
-    `d=${execDir(execId)}`,
-    'mkdir -m 700 "$d" || exit 125',
-    `trap 'rm -rf "$d"' EXIT`,
-  ];
+  const lines = [`d=${execDir(execId)}`, 'mkdir -m 700 "$d" || exit 125', `trap 'rm -rf "$d"' EXIT`];
   if (request.stdin && request.stdin.byteLength > 0 && !stdinPath) {
     lines.push(`printf %s ${shellQuote(toBase64(request.stdin))} | base64 -d > "$d/i"`);
   } else if (stdinPath) {
@@ -162,7 +158,11 @@ export async function runExec(
   let output: ExecOutput | undefined;
   let failure: unknown;
   try {
-    const response = await client.run(sandboxId, shCommand(wrapperScript(request, execId, stdinPath)), backstop);
+    const response = await client.run(
+      sandboxId,
+      shCommand(wrapperScript(request, execId, stdinPath)),
+      backstop,
+    );
     output = parseWrapperOutput(response.result, request.maxOutputBytes);
   } catch (error) {
     failure = error;

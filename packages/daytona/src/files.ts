@@ -102,25 +102,37 @@ export async function readFile(
     check();
     const lines = response.result.split('\n');
     if (response.exitCode === 3) throw new FileNotFoundError(path, { sandboxId, operation: 'readFile' });
-    if (response.exitCode === 4) throw new InvalidPathError(path, 'it is a directory; read a file in it', { sandboxId });
+    if (response.exitCode === 4)
+      throw new InvalidPathError(path, 'it is a directory; read a file in it', { sandboxId });
     if (response.exitCode === 5) {
-      throw new InvalidPathError(path, 'it is not a regular file (a FIFO, socket or device); statebox reads regular files only', {
-        sandboxId,
-      });
+      throw new InvalidPathError(
+        path,
+        'it is not a regular file (a FIFO, socket or device); statebox reads regular files only',
+        {
+          sandboxId,
+        },
+      );
     }
     const sizeLine = lines.find((line) => line.startsWith('size '));
     if (response.exitCode !== 0 || !sizeLine) {
-      throw new ProviderError('daytona', `readFile ${path} in sandbox ${sandboxId} failed: ${response.result.slice(0, 300)}`, {
-        sandboxId,
-        operation: 'readFile',
-      });
+      throw new ProviderError(
+        'daytona',
+        `readFile ${path} in sandbox ${sandboxId} failed: ${response.result.slice(0, 300)}`,
+        {
+          sandboxId,
+          operation: 'readFile',
+        },
+      );
     }
     const size = Number(sizeLine.slice(5));
     if (size > options.maxBytes) throw new FileTooLargeError(path, size, options.maxBytes, { sandboxId });
     if (size <= inlineMax) {
       const data = fromBase64(lines[lines.indexOf(sizeLine) + 1] ?? '');
       if (data.byteLength !== size) {
-        throw new ProviderError('daytona', `readFile ${path}: changed while it was read (${data.byteLength} of ${size} bytes)`);
+        throw new ProviderError(
+          'daytona',
+          `readFile ${path}: changed while it was read (${data.byteLength} of ${size} bytes)`,
+        );
       }
       return data;
     }
@@ -187,16 +199,24 @@ export async function writeFile(
     }
     if (response.exitCode === 4) throw new InvalidPathError(path, 'it is a directory', { sandboxId });
     if (response.exitCode === 5) {
-      throw new InvalidPathError(path, 'it is a FIFO, socket or device; statebox writes regular files only', { sandboxId });
+      throw new InvalidPathError(path, 'it is a FIFO, socket or device; statebox writes regular files only', {
+        sandboxId,
+      });
     }
     if (response.exitCode === 7) {
-      throw new InvalidPathError(path, 'its parent directory cannot be created (a parent is a file?)', { sandboxId });
+      throw new InvalidPathError(path, 'its parent directory cannot be created (a parent is a file?)', {
+        sandboxId,
+      });
     }
     if (response.exitCode !== 0) {
-      throw new ProviderError('daytona', `writeFile ${path} in sandbox ${sandboxId} failed: ${response.result.slice(0, 300)}`, {
-        sandboxId,
-        operation: 'writeFile',
-      });
+      throw new ProviderError(
+        'daytona',
+        `writeFile ${path} in sandbox ${sandboxId} failed: ${response.result.slice(0, 300)}`,
+        {
+          sandboxId,
+          operation: 'writeFile',
+        },
+      );
     }
   });
 }

@@ -4,10 +4,10 @@ import { DaytonaProvider } from './provider.js';
 
 export { capabilitiesFor } from './capabilities.js';
 export {
+  type DaytonaProviderOptions,
   DEFAULT_API_URL,
   DEFAULT_TARGET,
   DEFAULT_WORKDIR,
-  type DaytonaProviderOptions,
   type SuspendTier,
 } from './options.js';
 export { DaytonaProvider } from './provider.js';
@@ -36,7 +36,10 @@ export async function createFromConfig(
 ): Promise<SandboxProvider> {
   if (!options.apiKey && !env.DAYTONA_API_KEY) {
     const { startDaytonaForTests } = await import('./testing.js');
-    const { provider } = await startDaytonaForTests({ ...(options as DaytonaProviderOptions), emulator: { unref: true } });
+    const { provider } = await startDaytonaForTests({
+      ...(options as DaytonaProviderOptions),
+      emulator: { unref: true },
+    });
     return provider;
   }
   return new DaytonaProvider(resolveOptions(options, env));

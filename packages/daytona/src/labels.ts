@@ -19,7 +19,9 @@ export function userLabels(labels: Record<string, string> | undefined): Record<s
 
 export function isDestroyed(sandbox: Sandbox): boolean {
   return (
-    sandbox.labels?.[DESTROYED_LABEL] !== undefined || sandbox.state === 'destroyed' || sandbox.state === 'destroying'
+    sandbox.labels?.[DESTROYED_LABEL] !== undefined ||
+    sandbox.state === 'destroyed' ||
+    sandbox.state === 'destroying'
   );
 }
 

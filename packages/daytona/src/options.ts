@@ -49,7 +49,11 @@ export type ResolvedOptions = Required<Omit<DaytonaProviderOptions, 'snapshot' |
   archiveAfter: number | undefined;
 };
 
-const minutes = z.number().int().min(0).max(30 * 24 * 60);
+const minutes = z
+  .number()
+  .int()
+  .min(0)
+  .max(30 * 24 * 60);
 
 const schema = z
   .object({
@@ -91,16 +95,23 @@ export function resolveOptions(input: Record<string, unknown>, env: NodeJS.Proce
   }
   const tier = options.tier ?? (env.STATEBOX_DAYTONA_TIER as SuspendTier | undefined) ?? 'stop';
   if (!['stop', 'pause', 'archive'].includes(tier)) {
-    throw new ConfigError('tier', `STATEBOX_DAYTONA_TIER must be stop, pause or archive (got ${JSON.stringify(tier)}).`);
+    throw new ConfigError(
+      'tier',
+      `STATEBOX_DAYTONA_TIER must be stop, pause or archive (got ${JSON.stringify(tier)}).`,
+    );
   }
   return {
     apiKey,
     apiUrl: options.apiUrl ?? env.DAYTONA_API_URL ?? DEFAULT_API_URL,
     target: options.target ?? env.DAYTONA_TARGET ?? DEFAULT_TARGET,
     tier,
-    archiveAfter: options.archiveAfter ?? numberFrom(env.STATEBOX_DAYTONA_ARCHIVE_AFTER, 'STATEBOX_DAYTONA_ARCHIVE_AFTER'),
+    archiveAfter:
+      options.archiveAfter ??
+      numberFrom(env.STATEBOX_DAYTONA_ARCHIVE_AFTER, 'STATEBOX_DAYTONA_ARCHIVE_AFTER'),
     autoStopAfter:
-      options.autoStopAfter ?? numberFrom(env.STATEBOX_DAYTONA_AUTO_STOP_AFTER, 'STATEBOX_DAYTONA_AUTO_STOP_AFTER') ?? 15,
+      options.autoStopAfter ??
+      numberFrom(env.STATEBOX_DAYTONA_AUTO_STOP_AFTER, 'STATEBOX_DAYTONA_AUTO_STOP_AFTER') ??
+      15,
     workdir: options.workdir ?? DEFAULT_WORKDIR,
     snapshot: options.snapshot,
     polling: options.polling ?? env.DAYTONA_USE_DEPRECATED_POLLING === 'true',

@@ -52,14 +52,20 @@ export class DaytonaProvider implements SandboxProvider {
     const made = await this.#call('create', sandbox.id, () =>
       this.client.run(
         sandbox.id,
-        shCommand(`mkdir -p ${workdir} 2>/dev/null || sudo -n sh -c "mkdir -p ${workdir} && chown $(id -u):$(id -g) ${workdir}"`),
+        shCommand(
+          `mkdir -p ${workdir} 2>/dev/null || sudo -n sh -c "mkdir -p ${workdir} && chown $(id -u):$(id -g) ${workdir}"`,
+        ),
       ),
     );
     if (made.exitCode !== 0) {
       await this.client.delete(sandbox).catch(() => undefined);
-      throw new ProviderError('daytona', `create: cannot make the workdir ${this.options.workdir}: ${made.result}`, {
-        sandboxId: sandbox.id,
-      });
+      throw new ProviderError(
+        'daytona',
+        `create: cannot make the workdir ${this.options.workdir}: ${made.result}`,
+        {
+          sandboxId: sandbox.id,
+        },
+      );
     }
     return toInfo(sandbox, this.options.workdir);
   }
@@ -70,7 +76,9 @@ export class DaytonaProvider implements SandboxProvider {
 
   async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
     const sandboxes = await this.#call('list', undefined, () => this.client.list({ ...filter.labels }));
-    return sandboxes.filter((sandbox) => !isDestroyed(sandbox)).map((sandbox) => toInfo(sandbox, this.options.workdir));
+    return sandboxes
+      .filter((sandbox) => !isDestroyed(sandbox))
+      .map((sandbox) => toInfo(sandbox, this.options.workdir));
   }
 
   exec(sandboxId: string, request: ExecRequest): Promise<ExecOutput> {
@@ -83,7 +91,12 @@ export class DaytonaProvider implements SandboxProvider {
     );
   }
 
-  writeFile(sandboxId: string, path: string, data: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
+  writeFile(
+    sandboxId: string,
+    path: string,
+    data: Uint8Array,
+    options: WriteFileOptions = {},
+  ): Promise<void> {
     return writeFile(this.client, sandboxId, path, data, options, (error, file) =>
       this.#toolboxError(sandboxId, 'writeFile', error, file),
     );
@@ -103,7 +116,9 @@ export class DaytonaProvider implements SandboxProvider {
 
   async fork(sandboxId: string, request: ForkRequest = {}): Promise<SandboxInfo> {
     const source = await this.#sandbox(sandboxId, 'fork');
-    const child = await this.#call('fork', sandboxId, () => forkSandbox(this.client, source, { ...request.labels }));
+    const child = await this.#call('fork', sandboxId, () =>
+      forkSandbox(this.client, source, { ...request.labels }),
+    );
     return toInfo(child, this.options.workdir);
   }
 
@@ -129,7 +144,10 @@ export class DaytonaProvider implements SandboxProvider {
     } catch (error) {
       if (error instanceof DaytonaNotFoundError) return;
       if (!(error instanceof DaytonaConflictError)) throw error;
-      await this.client.setLabels(sandbox, { ...sandbox.labels, [DESTROYED_LABEL]: new Date().toISOString() });
+      await this.client.setLabels(sandbox, {
+        ...sandbox.labels,
+        [DESTROYED_LABEL]: new Date().toISOString(),
+      });
       if (sandbox.state === 'started') await this.client.stop(sandbox).catch(() => undefined);
       return;
     }
@@ -175,7 +193,9 @@ export class DaytonaProvider implements SandboxProvider {
       return new InvalidStateError(
         sandboxId,
         operation,
-        statusOf(sandbox.state) === 'running' ? `${sandbox.state}` : `suspended (Daytona state ${sandbox.state})`,
+        statusOf(sandbox.state) === 'running'
+          ? `${sandbox.state}`
+          : `suspended (Daytona state ${sandbox.state})`,
         'Call resume() first.',
       );
     }

@@ -26,7 +26,8 @@ export function emulatorSkipReason(): string | undefined {
 /** Why the live suite is skipped, or undefined when `STATEBOX_LIVE` names daytona and a key is set. */
 export function liveSkipReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const live = (env.STATEBOX_LIVE ?? '').split(',').map((name) => name.trim());
-  if (!live.includes('daytona')) return 'live Daytona not requested: set STATEBOX_LIVE=daytona and DAYTONA_API_KEY';
+  if (!live.includes('daytona'))
+    return 'live Daytona not requested: set STATEBOX_LIVE=daytona and DAYTONA_API_KEY';
   if (!env.DAYTONA_API_KEY) return 'STATEBOX_LIVE names daytona but DAYTONA_API_KEY is not set';
   return undefined;
 }

@@ -4,7 +4,9 @@ import { emulatorSkipReason, startDaytonaForTests } from '../src/testing.js';
 
 // The `pause` tier (memory kept, processes frozen) on a VM-class emulated sandbox.
 const skip = emulatorSkipReason();
-const daytona = skip ? undefined : await startDaytonaForTests({ tier: 'pause', emulator: { sandboxClass: 'linux-vm' } });
+const daytona = skip
+  ? undefined
+  : await startDaytonaForTests({ tier: 'pause', emulator: { sandboxClass: 'linux-vm' } });
 afterAll(() => daytona?.close());
 
 runConformance({

@@ -29,7 +29,9 @@ async function waitFor(check: () => Promise<boolean>, what: string, ms = 30_000)
 
 run(`daytona tiers and Daytona's own idle timers${skip ? ` (skipped: ${skip})` : ''}`, async () => {
   // A "minute" of 300 ms, so auto-stop (1 min) and auto-archive (2 min) happen within the test.
-  const daytonaTest = skip ? undefined : await startDaytonaForTests({ emulator: { timing: { minuteMs: 300 } } });
+  const daytonaTest = skip
+    ? undefined
+    : await startDaytonaForTests({ emulator: { timing: { minuteMs: 300 } } });
   afterAll(() => daytonaTest?.close());
   const providerFor = (options: Parameters<NonNullable<typeof daytonaTest>['newProvider']>[0]) =>
     daytonaTest!.newProvider(options);
@@ -43,7 +45,9 @@ run(`daytona tiers and Daytona's own idle timers${skip ? ` (skipped: ${skip})` :
         await box.writeFile('kept.txt', `kept by ${tier}`);
         await box.exec('sleep 600 > /dev/null 2>&1 & echo $! > probe.pid');
         await box.suspend();
-        expect(await daytonaState(provider, box.id)).toBe({ stop: 'stopped', pause: 'paused', archive: 'archived' }[tier]);
+        expect(await daytonaState(provider, box.id)).toBe(
+          { stop: 'stopped', pause: 'paused', archive: 'archived' }[tier],
+        );
         expect((await box.refresh()).status).toBe('suspended');
         await expect(box.exec('true')).rejects.toSatisfy(InvalidStateError.isInstance);
         // Another instance with another tier still resumes it: resume starts from any tier.
@@ -53,7 +57,9 @@ run(`daytona tiers and Daytona's own idle timers${skip ? ` (skipped: ${skip})` :
         expect(await daytonaState(provider, box.id)).toBe('started');
         expect(await again.readFile('kept.txt', 'utf8')).toBe(`kept by ${tier}`);
         const probe = await again.exec('kill -0 "$(cat probe.pid)" 2>/dev/null && echo alive || echo gone');
-        expect(probe.stdout, `the background process after tier ${tier}`).toBe(tier === 'pause' ? 'alive\n' : 'gone\n');
+        expect(probe.stdout, `the background process after tier ${tier}`).toBe(
+          tier === 'pause' ? 'alive\n' : 'gone\n',
+        );
       } finally {
         await box.destroy();
       }
@@ -68,7 +74,8 @@ run(`daytona tiers and Daytona's own idle timers${skip ? ` (skipped: ${skip})` :
       await box.writeFile('before.txt', 'before auto-stop');
       // Stopped, or already on to the archive when this machine is slow to look.
       await waitFor(
-        async () => ['stopped', 'archiving', 'archived'].includes((await daytonaState(provider, box.id)) ?? ''),
+        async () =>
+          ['stopped', 'archiving', 'archived'].includes((await daytonaState(provider, box.id)) ?? ''),
         'auto-stop',
       );
       expect((await statebox.get(box.id)).status).toBe('suspended');
@@ -139,7 +146,12 @@ run(`daytona error mapping${skip ? ` (skipped: ${skip})` : ''}`, async () => {
   });
 
   it('a rate limit (429) is TransientError that says to retry', async () => {
-    daytonaTest!.emulator.server.faults.add({ method: 'GET', path: /^\/api\/sandbox\//, status: 429, message: 'slow down' });
+    daytonaTest!.emulator.server.faults.add({
+      method: 'GET',
+      path: /^\/api\/sandbox\//,
+      status: 429,
+      message: 'slow down',
+    });
     const error = await daytonaTest!.provider.get('any').catch((caught: unknown) => caught);
     expect(TransientError.isInstance(error), String(error)).toBe(true);
     expect((error as Error).message).toMatch(/rate limited.*[Rr]etry/);

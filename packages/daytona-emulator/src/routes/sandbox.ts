@@ -48,7 +48,8 @@ export function registerSandboxRoutes(server: DaytonaServer, state: DaytonaState
     const record = state.require(param(c, 'id'));
     const body = await readJsonObject(c);
     const labels = body.labels;
-    if (!labels || typeof labels !== 'object' || Array.isArray(labels)) throw badRequest('labels must be an object');
+    if (!labels || typeof labels !== 'object' || Array.isArray(labels))
+      throw badRequest('labels must be an object');
     const next: Record<string, string> = {};
     for (const [key, value] of Object.entries(labels)) {
       if (typeof value !== 'string') throw badRequest(`label ${key} must be a string`);

@@ -47,7 +47,9 @@ export function registerToolboxRoutes(server: DaytonaServer, state: DaytonaState
         });
       }
       if (InvalidStateError.isInstance(error)) {
-        throw new HttpError(502, `sandbox ${record.id} stopped while the command ran`, { code: 'Bad Gateway' });
+        throw new HttpError(502, `sandbox ${record.id} stopped while the command ran`, {
+          code: 'Bad Gateway',
+        });
       }
       throw error;
     }
@@ -69,7 +71,9 @@ export function registerToolboxRoutes(server: DaytonaServer, state: DaytonaState
       if (!entry.path || !entry.file) throw badRequest(`files[${index}] needs both path and file`);
       const bytes = new Uint8Array(await entry.file.arrayBuffer());
       await record.backing.writeFile(entry.path, bytes).catch((error: unknown) => {
-        throw badRequest(`cannot write ${entry.path}: ${error instanceof Error ? error.message : String(error)}`);
+        throw badRequest(
+          `cannot write ${entry.path}: ${error instanceof Error ? error.message : String(error)}`,
+        );
       });
     }
     return c.body(null, 200);
