@@ -28,7 +28,9 @@ export function daytona(options: DaytonaProviderOptions = {}): DaytonaProvider {
 /**
  * The `AdapterModule` entry point: `{ provider: 'daytona', ...options }`, the rest from `env`. Without
  * credentials (no `apiKey`, no `DAYTONA_API_KEY`) it starts the loopback emulator from
- * `@statebox/daytona/testing` and points the provider at it, so a demo runs offline.
+ * `@statebox/daytona/testing` and points the provider at it, so a demo runs offline; it then sets
+ * `DAYTONA_API_KEY`, `DAYTONA_API_URL`, `DAYTONA_TARGET` and `DAYTONA_USE_DEPRECATED_POLLING` in the
+ * environment, so that processes started afterwards (the demo's workers) use the same emulator.
  */
 export async function createFromConfig(
   options: Record<string, unknown>,
@@ -36,10 +38,19 @@ export async function createFromConfig(
 ): Promise<SandboxProvider> {
   if (!options.apiKey && !env.DAYTONA_API_KEY) {
     const { startDaytonaForTests } = await import('./testing.js');
-    const { provider } = await startDaytonaForTests({
+    const { provider, emulator } = await startDaytonaForTests({
       ...(options as DaytonaProviderOptions),
       emulator: { unref: true },
     });
+    // Processes this one starts (the demo's workers) reach the same emulator through their environment.
+    const reach = {
+      DAYTONA_API_KEY: emulator.apiKey,
+      DAYTONA_API_URL: emulator.apiUrl,
+      DAYTONA_TARGET: emulator.target,
+      DAYTONA_USE_DEPRECATED_POLLING: 'true',
+    };
+    Object.assign(env, reach);
+    if (env !== process.env) Object.assign(process.env, reach);
     return provider;
   }
   return new DaytonaProvider(resolveOptions(options, env));
