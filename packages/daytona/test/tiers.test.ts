@@ -89,6 +89,23 @@ run(`daytona tiers and Daytona's own idle timers${skip ? ` (skipped: ${skip})` :
     }
   });
 
+  it('two processes suspending and resuming one sandbox at once both succeed, and nothing is lost', async () => {
+    const first = createStatebox({ provider: providerFor({ tier: 'stop', autoStopAfter: 0 }) });
+    const second = createStatebox({ provider: providerFor({ tier: 'archive', autoStopAfter: 0 }) });
+    const box = await first.create();
+    try {
+      await box.writeFile('shared.txt', 'both');
+      const other = await second.get(box.id);
+      const suspended = await Promise.all([box.suspend(), other.suspend()]);
+      expect(suspended.map((info) => info.status)).toEqual(['suspended', 'suspended']);
+      const resumed = await Promise.all([box.resume(), other.resume()]);
+      expect(resumed.map((info) => info.status)).toEqual(['running', 'running']);
+      expect(await other.readFile('shared.txt', 'utf8')).toBe('both');
+    } finally {
+      await box.destroy();
+    }
+  });
+
   it('the pause tier on a container-class sandbox is UnsupportedCapabilityError and leaves it running', async () => {
     const container = await startDaytonaForTests({ tier: 'pause', emulator: { sandboxClass: 'container' } });
     try {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { createProvider, createStatebox, type SandboxProvider } from '@statebox/core';
 import { startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FORK_FROM_METADATA, Runner, SESSION_LABEL } from '../src/index.js';
+import { FORK_FROM_METADATA, Runner, type RunnerEvent, SESSION_LABEL } from '../src/index.js';
 
 // The runner's lifecycle on Daytona, chosen by configuration alone (`STATEBOX_PROVIDER=daytona`): without
 // DAYTONA_API_KEY, @statebox/daytona starts its loopback emulator, and the real @daytonaio/sdk talks to it.
@@ -89,6 +89,7 @@ describe('runner on the daytona provider (STATEBOX_PROVIDER=daytona, emulator)',
           await box.destroy().catch(() => undefined);
         }
       });
+      const events: RunnerEvent[] = [];
       const environment = emulator.createEnvironment('daytona');
       const runner = new Runner({
         baseURL: emulator.url,
@@ -98,6 +99,7 @@ describe('runner on the daytona provider (STATEBOX_PROVIDER=daytona, emulator)',
         idleMs: 500,
         pollBlockMs: 200,
         janitorIntervalMs: null,
+        onEvent: (event) => events.push(event),
       });
       cleanup.push(() => runner.shutdown());
       void runner.run();
@@ -107,11 +109,15 @@ describe('runner on the daytona provider (STATEBOX_PROVIDER=daytona, emulator)',
       const deadline = Date.now() + 60_000;
       for (;;) {
         const [box] = await statebox.list({ labels: { [SESSION_LABEL]: sessionId } });
-        if (box?.status === 'suspended') break;
+        // Daytona reads `stopping` as suspended already: wait for the runner to have let the work go too,
+        // or the next message would reach a session whose work item is still held.
+        const released = events.some((event) => event.type === 'work.stopped');
+        if (box?.status === 'suspended' && released) break;
         if (Date.now() > deadline) throw new Error('the sandbox was not suspended after the session idled');
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
       emulator.sendMessage(sessionId, 'morning');
+
       const morning = await emulator.waitForTurns(sessionId, 2, 90_000);
       expect(morning.steps.map((step) => step.reason)).toEqual(morning.steps.map(() => undefined));
 
