@@ -91,7 +91,7 @@ run(`daytona tiers and Daytona's own idle timers${skip ? ` (skipped: ${skip})` :
 
   it('two processes suspending and resuming one sandbox at once both succeed, and nothing is lost', async () => {
     const first = createStatebox({ provider: providerFor({ tier: 'stop', autoStopAfter: 0 }) });
-    const second = createStatebox({ provider: providerFor({ tier: 'archive', autoStopAfter: 0 }) });
+    const second = createStatebox({ provider: providerFor({ tier: 'stop', autoStopAfter: 0 }) });
     const box = await first.create();
     try {
       await box.writeFile('shared.txt', 'both');
