@@ -41,16 +41,19 @@ export function wrapperScript(request: ExecRequest, execId: string, stdinPath: s
     typeof request.command === 'string'
       ? `/bin/sh -c ${shellQuote(request.command)}`
       : `/bin/sh -c 'exec "$@"' sh ${request.command.map(shellQuote).join(' ')}`;
+  // Every process spawned here costs a few milliseconds inside a sandbox, so the wrapper spawns few:
+  // mkdir, one wc for both sizes, base64 only for non-empty streams, and rm at exit.
   const lines = [`d=${execDir(execId)}`, 'mkdir -m 700 "$d" || exit 125', `trap 'rm -rf "$d"' EXIT`];
+  let input = '/dev/null';
   if (request.stdin && request.stdin.byteLength > 0 && !stdinPath) {
     lines.push(`printf %s ${shellQuote(toBase64(request.stdin))} | base64 -d > "$d/i"`);
+    input = '"$d/i"';
   } else if (stdinPath) {
-    lines.push(`mv -f -- ${shellQuote(stdinPath)} "$d/i"`);
-  } else {
-    lines.push(': > "$d/i"');
+    input = shellQuote(stdinPath);
   }
+  const run = env.length > 0 ? `exec env ${env.join(' ')} ${command}` : `exec ${command}`;
   lines.push(
-    `(cd -- ${shellQuote(request.cwd)} && exec env ${EXEC_MARKER}=${execId} ${env.join(' ')} ${command}) <"$d/i" >"$d/o" 2>"$d/e" &`,
+    `(cd -- ${shellQuote(request.cwd)} && export ${EXEC_MARKER}=${execId} && ${run}) <${input} >"$d/o" 2>"$d/e" &`,
     'p=$!',
     `(while [ ! -e "$d/kill" ]; do sleep 0.1; done; ${killLoop(execId)}) </dev/null >/dev/null 2>&1 &`,
     'w=$!',
@@ -58,16 +61,18 @@ export function wrapperScript(request: ExecRequest, execId: string, stdinPath: s
     'c=$?',
     // Asked to kill: let the watcher finish its sweep (the command's end may be its first kill).
     'if [ -e "$d/kill" ]; then wait $w; else kill $w 2>/dev/null; fi',
-    'emit() { n=$(wc -c <"$1"); if [ "$n" -le ' +
+    ...(stdinPath ? [`rm -f ${shellQuote(stdinPath)}`] : []),
+    'set -- $(wc -c "$d/o" "$d/e")',
+    'emit() { if [ "$1" -eq 0 ]; then printf "0 \\n"; elif [ "$1" -le ' +
       cap +
-      ' ]; then printf "%s " "$n"; base64 -w0 "$1"; else printf "%s " "$n"; head -c ' +
+      ' ]; then printf "%s " "$1"; base64 -w0 "$2"; printf "\\n"; else printf "%s " "$1"; head -c ' +
       headCap +
-      ' "$1" | base64 -w0; printf " "; tail -c ' +
+      ' "$2" | base64 -w0; printf " "; tail -c ' +
       tailCap +
-      ' "$1" | base64 -w0; fi; printf "\\n"; }',
+      ' "$2" | base64 -w0; printf "\\n"; fi; }',
     'printf "statebox-exec %s\\n" "$c"',
-    'emit "$d/o"',
-    'emit "$d/e"',
+    'emit "$1" "$d/o"',
+    'emit "$3" "$d/e"',
   );
   return lines.join('\n');
 }

@@ -152,20 +152,30 @@ export async function readFile(
  * refuses a directory or special file, creates the parents, keeps or sets the mode, and renames a copy
  * made beside the target over it (so other hard links keep the old content).
  */
-function commitScript(path: string, staged: string, mode: number | undefined): string {
-  const s = shellQuote(staged);
+function commitScript(
+  path: string,
+  staged: string | undefined,
+  inline: string | undefined,
+  mode: number | undefined,
+): string {
+  const s = staged ? shellQuote(staged) : '';
+  const drop = staged ? `rm -f ${s}; ` : '';
+  const fill =
+    inline !== undefined ? `printf %s ${shellQuote(inline)} | base64 -d > "$n"` : `mv -f -- ${s} "$n"`;
+  // Few spawns (each costs milliseconds in a sandbox): readlink, the copy, chmod only when needed, mv.
   return [
-    `r=$(readlink -m -- ${shellQuote(path)}) || { rm -f ${s}; exit 6; }`,
-    `if [ -d "$r" ]; then rm -f ${s}; exit 4; fi`,
-    `if [ -e "$r" ] && [ ! -f "$r" ]; then rm -f ${s}; exit 5; fi`,
-    `dir=$(dirname -- "$r")`,
-    `mkdir -p -- "$dir" 2>/dev/null || { rm -f ${s}; exit 7; }`,
+    'umask 022',
+    `r=$(readlink -m -- ${shellQuote(path)}) || { ${drop}exit 6; }`,
+    `if [ -d "$r" ]; then ${drop}exit 4; fi`,
+    `if [ -e "$r" ] && [ ! -f "$r" ]; then ${drop}exit 5; fi`,
+    'dir=${r%/*}; [ -n "$dir" ] || dir=/',
+    `[ -d "$dir" ] || mkdir -p -- "$dir" 2>/dev/null || { ${drop}exit 7; }`,
     `n="$dir/.statebox-write-$$-${randomUUID().slice(0, 8)}"`,
-    `mv -f -- ${s} "$n" || { rm -f ${s} "$n"; exit 6; }`,
+    `${fill} || { ${drop}rm -f "$n"; exit 6; }`,
     mode !== undefined
       ? `chmod ${mode.toString(8)} "$n"`
-      : `if [ -f "$r" ]; then chmod "$(stat -c %a -- "$r")" "$n"; else chmod 644 "$n"; fi`,
-    `mv -f -- "$n" "$r" || { rm -f "$n"; exit 6; }`,
+      : `if [ -f "$r" ]; then chmod --reference="$r" "$n";${staged ? ' else chmod 644 "$n";' : ''} fi`,
+    'mv -f -- "$n" "$r" || { rm -f "$n"; exit 6; }',
   ].join('\n');
 }
 
@@ -178,15 +188,12 @@ export async function writeFile(
   classify: Classify,
 ): Promise<void> {
   await bounded(sandboxId, 'writeFile', options, async (live) => {
-    const staged = `/tmp/.statebox-upload-${randomUUID()}`;
-    let script = commitScript(path, staged, options.mode);
+    // Small files travel inside the command (one round trip); larger ones are uploaded to /tmp first.
+    const inline = data.byteLength <= INLINE_BYTES;
+    const staged = inline ? undefined : `/tmp/.statebox-upload-${randomUUID()}`;
+    const script = commitScript(path, staged, inline ? toBase64(data) : undefined, options.mode);
     try {
-      if (data.byteLength <= INLINE_BYTES) {
-        // Small files travel inside the command: one round trip.
-        script = `printf %s ${shellQuote(toBase64(data))} | base64 -d > ${shellQuote(staged)} || exit 6\n${script}`;
-      } else {
-        await client.upload(sandboxId, data, staged);
-      }
+      if (staged) await client.upload(sandboxId, data, staged);
     } catch (error) {
       throw await classify(error);
     }
