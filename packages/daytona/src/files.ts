@@ -168,6 +168,7 @@ function commitScript(
     `r=$(readlink -m -- ${shellQuote(path)}) || { ${drop}exit 6; }`,
     `if [ -d "$r" ]; then ${drop}exit 4; fi`,
     `if [ -e "$r" ] && [ ! -f "$r" ]; then ${drop}exit 5; fi`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template.
     'dir=${r%/*}; [ -n "$dir" ] || dir=/',
     `[ -d "$dir" ] || mkdir -p -- "$dir" 2>/dev/null || { ${drop}exit 7; }`,
     `n="$dir/.statebox-write-$$-${randomUUID().slice(0, 8)}"`,
