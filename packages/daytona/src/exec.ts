@@ -51,7 +51,7 @@ export function wrapperScript(request: ExecRequest, execId: string, stdinPath: s
   } else if (stdinPath) {
     input = shellQuote(stdinPath);
   }
-  const run = env.length > 0 ? `exec env ${env.join(' ')} ${command}` : `exec ${command}`;
+  const run = env.length > 0 ? `exec env -- ${env.join(' ')} ${command}` : `exec ${command}`;
   lines.push(
     `(cd -- ${shellQuote(request.cwd)} && export ${EXEC_MARKER}=${execId} && ${run}) <${input} >"$d/o" 2>"$d/e" &`,
     'p=$!',

@@ -76,7 +76,8 @@ describe('runner on the daytona provider (STATEBOX_PROVIDER=daytona, emulator)',
     `serves a session on Daytona: suspends when idle, resumes with the shell, forks a branch${reason ? ` (skipped: ${reason})` : ''}`,
     async () => {
       if (reason) throw new Error(`STATEBOX_REQUIRE names daytona, but: ${reason}`);
-      const emulator = await startEmulator({ transcripts, leaseTtlSeconds: 5 });
+      // A generous lease: on a loaded 2-core machine a heartbeat can be late, and a lost lease is not what this tests.
+      const emulator = await startEmulator({ transcripts, leaseTtlSeconds: 30 });
       cleanup.push(() => emulator.close());
       const provider: SandboxProvider = await createProvider(undefined, {
         env: { STATEBOX_PROVIDER: 'daytona' },
@@ -99,13 +100,20 @@ describe('runner on the daytona provider (STATEBOX_PROVIDER=daytona, emulator)',
         idleMs: 500,
         pollBlockMs: 200,
         janitorIntervalMs: null,
-        onEvent: (event) => events.push(event),
+        onEvent: (event) => {
+          events.push(event);
+          if (process.env.STATEBOX_DEBUG_RUNNER)
+            process.stderr.write(`${JSON.stringify(event).slice(0, 300)}\n`);
+        },
       });
       cleanup.push(() => runner.shutdown());
       void runner.run();
 
       const sessionId = emulator.createSession({ environmentId: environment.id, message: 'evening' });
-      expect((await emulator.waitForTurns(sessionId, 1, 90_000)).passed).toBe(true);
+      const evening = await emulator.waitForTurns(sessionId, 1, 90_000).catch((error: Error) => {
+        throw new Error(`${error.message}; runner events: ${JSON.stringify(events).slice(0, 3000)}`);
+      });
+      expect(evening.passed).toBe(true);
       const deadline = Date.now() + 60_000;
       for (;;) {
         const [box] = await statebox.list({ labels: { [SESSION_LABEL]: sessionId } });
