@@ -47,6 +47,14 @@ if (scenarioAt >= 0) {
   if (name === 'runner') process.exit(await (await import('./runner.ts')).main(argv));
   if (name !== 'lifecycle') fail(`Unknown scenario ${JSON.stringify(name)}: lifecycle | runner.`);
 }
+// `--provider daytona` compares the adapter with the raw @daytonaio/sdk in the same run (src/daytona.ts).
+if (
+  argv.some(
+    (arg, index) => arg === '--provider=daytona' || (arg === '--provider' && argv[index + 1] === 'daytona'),
+  )
+) {
+  process.exit(await (await import('./src/daytona.ts')).main(argv));
+}
 let values: Record<string, string | boolean | undefined>;
 try {
   ({ values } = parseArgs({

@@ -10,7 +10,7 @@ import { red } from './print.js';
 const usage = `statebox: sandboxes whose state outlives their compute
 
 Usage:
-  statebox demo [--provider local|docker] [--json]
+  statebox demo [--provider local|docker|daytona] [--json]
       The seed scenario, offline: a Managed Agents session clones, reads, writes notes and installs a
       tool; it idles and its sandbox is suspended; the next morning a new worker process resumes it;
       three sessions then fork from that state. Live against Anthropic when ANTHROPIC_API_KEY is set.
