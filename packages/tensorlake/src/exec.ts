@@ -14,7 +14,7 @@ import {
 } from '@statebox/core';
 import type { TensorlakeClient } from './client.js';
 import { httpStatus, PROVIDER, toStateboxError } from './errors.js';
-import { EXEC, KILL } from './scripts.js';
+import { EXEC } from './scripts.js';
 import { describeStatus } from './status.js';
 
 /** stdin up to this size rides in the command's argv (Linux allows 128 KiB per argument). */
@@ -70,8 +70,9 @@ export async function runExec(
   const stop = (reason: 'timeout' | 'abort') => {
     if (stopReason) return;
     stopReason = reason;
+    // The EXEC script's watchdog sees this file within 0.1 s and kills every process of the command.
     void client
-      .run(sandboxId, '/bin/sh', ['-c', KILL, 'statebox', id])
+      .writeFile(sandboxId, `${stateDir}/x/${id}/kill`, new Uint8Array())
       .catch(() => undefined)
       .then(() => {
         setTimeout(() => giveUp(new Error('exec did not report after its kill')), SETTLE_MS).unref();
@@ -122,8 +123,11 @@ export function decodeOutput(
 }
 
 function decodeStream(text: string, cap: number, sandboxId: string): { bytes: Uint8Array; truncated: boolean } {
-  const newline = text.indexOf('\n');
-  const sizeText = newline === -1 ? text : text.slice(0, newline);
+  // Anything a shell printed before the size line (a job notice) is not part of the stream.
+  const start = text.lastIndexOf('statebox:');
+  const framed = start === -1 ? '' : text.slice(start + 'statebox:'.length);
+  const newline = framed.indexOf('\n');
+  const sizeText = newline === -1 ? framed : framed.slice(0, newline);
   const size = Number(sizeText.trim());
   if (sizeText.trim() === '' || !Number.isSafeInteger(size)) {
     throw new ProviderError(
@@ -133,7 +137,7 @@ function decodeStream(text: string, cap: number, sandboxId: string): { bytes: Ui
       { sandboxId, operation: 'exec' },
     );
   }
-  const kept = Buffer.from(newline === -1 ? '' : text.slice(newline + 1).replace(/\s+/g, ''), 'base64');
+  const kept = Buffer.from(newline === -1 ? '' : framed.slice(newline + 1).replace(/\s+/g, ''), 'base64');
   if (size <= cap) return { bytes: new Uint8Array(kept), truncated: false };
   const head = Math.ceil(cap / 2);
   const marker = new TextEncoder().encode(truncationMarker(size - kept.byteLength));
@@ -175,7 +179,9 @@ export async function interrupted(
     );
   }
   const mapped = toStateboxError(error, context.client.context(operation, sandboxId));
-  if (TransientError.isInstance(mapped) && httpStatus(error) === undefined && /stream|closed|reset|eof/i.test(String(error))) {
+  // A request that never got through is transient; a stream that broke once the command ran means the
+  // sandbox stopped under it (a copy restarting it on the emulator, a migration).
+  if (TransientError.isInstance(mapped) && httpStatus(error) === undefined && !/error sending request/i.test(String(error))) {
     return new InvalidStateError(
       sandboxId,
       operation,

@@ -45,7 +45,9 @@ export async function readSandboxFile(
       throw new FileTooLargeError(path, size, options.maxBytes, { sandboxId, operation: 'readFile' });
     }
     if (size <= INLINE_FILE_BYTES) {
-      return new Uint8Array(Buffer.from(stat.slice(stat.indexOf('\n') + 1).replace(/\s+/g, ''), 'base64'));
+      const newline = stat.indexOf('\n');
+      const encoded = newline === -1 ? '' : stat.slice(newline + 1);
+      return new Uint8Array(Buffer.from(encoded.replace(/\s+/g, ''), 'base64'));
     }
     try {
       const bytes = await context.client.readFile(sandboxId, path);
