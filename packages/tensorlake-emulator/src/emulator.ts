@@ -18,7 +18,7 @@ export type TensorlakeEmulatorOptions = {
    * pollers see it as they would on the service. Default 25.
    */
   transitionMs?: number;
-  /** Longest sandbox name accepted. Default 128 (Tensorlake documents no limit: UNCONFIRMED). */
+  /** Longest sandbox name accepted. Default 253 (Tensorlake documents no limit: UNCONFIRMED). */
   maxNameLength?: number;
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
   port?: number;
@@ -58,7 +58,7 @@ export class TensorlakeEmulator {
     this.#options = options;
     this.apiKey = options.apiKey ?? `tl_emulator_${Math.random().toString(36).slice(2, 14)}`;
     this.transitionMs = options.transitionMs ?? 25;
-    this.table = new SandboxTable(options.maxNameLength ?? 128);
+    this.table = new SandboxTable(options.maxNameLength ?? 253);
     this.server = createEmulatorServer<object, RequestFields>({
       name: 'tensorlake',
       errorResponse,

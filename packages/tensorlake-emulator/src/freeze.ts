@@ -19,6 +19,7 @@ function signalAll(signal: 'STOP' | 'CONT'): string {
     '  keep="$keep$p "',
     'done',
     'for d in /proc/[0-9]*; do',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template.
     '  pid=${d#/proc/}',
     '  case "$keep" in *" $pid "*) continue ;; esac',
     `  kill -${signal} "$pid" 2>/dev/null`,

@@ -44,7 +44,10 @@ export class SandboxTable {
   newId(): string {
     // Tensorlake ids are opaque lowercase strings; 20 base-36 characters here.
     let id = '';
-    while (id.length < 20) id += randomBytes(16).toString('base64').replace(/[^a-z0-9]/g, '');
+    while (id.length < 20)
+      id += randomBytes(16)
+        .toString('base64')
+        .replace(/[^a-z0-9]/g, '');
     return id.slice(0, 20);
   }
 

@@ -4,7 +4,8 @@ import type { SandboxCapabilities } from '@statebox/core';
  * What Tensorlake documents, and where a fidelity is unconfirmed, the weaker value:
  * - suspend keeps memory, files and running processes (a Firecracker snapshot; docs "remote-dev");
  * - fork is the live copy, which keeps the source running and copies its memory (docs, SDK d.ts);
- * - forkSuspended is false: the API copies running sandboxes, and snapshotting a suspended one is UNCONFIRMED;
+ * - forkSuspended: the API copies running sandboxes, so fork resumes a suspended source, copies it and
+ *   suspends it again (fork.ts); memory is kept both ways;
  * - execStreaming is false: exec collects output as base64 to be byte-exact (see exec.ts), so onStdout
  *   and onStderr are called once at the end;
  * - fileModes and symlinks hold on the VM's ext4 filesystem (set and read through the shell);
@@ -13,7 +14,7 @@ import type { SandboxCapabilities } from '@statebox/core';
 export const TENSORLAKE_CAPABILITIES: SandboxCapabilities = {
   suspend: 'memory',
   fork: 'memory',
-  forkSuspended: false,
+  forkSuspended: true,
   forkSource: 'kept',
   execStreaming: false,
   fileModes: true,

@@ -145,10 +145,7 @@ export class TensorlakeClient {
     return handle;
   }
 
-  async #call<T>(
-    context: { operation: string; sandboxId?: string },
-    call: () => Promise<T>,
-  ): Promise<T> {
+  async #call<T>(context: { operation: string; sandboxId?: string }, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {

@@ -5,11 +5,7 @@ import {
   StateboxError,
   TransientError,
 } from '@statebox/core';
-import {
-  RemoteAPIError,
-  SandboxError,
-  SandboxNotFoundError as TensorlakeNotFoundError,
-} from 'tensorlake';
+import { RemoteAPIError, SandboxError, SandboxNotFoundError as TensorlakeNotFoundError } from 'tensorlake';
 
 export const PROVIDER = 'tensorlake';
 

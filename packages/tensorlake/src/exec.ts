@@ -40,7 +40,8 @@ export async function runExec(
   request.signal?.throwIfAborted();
   const { client, stateDir } = context;
   const id = randomBytes(9).toString('hex');
-  const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
+  const argv =
+    typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : [...request.command];
   const env = Object.entries(request.env ?? {}).map(([key, value]) => {
     if (!ENV_NAME.test(key)) {
       throw new ConfigError('env', `exec env name ${JSON.stringify(key)} is not a valid variable name.`);
@@ -122,7 +123,11 @@ export function decodeOutput(
   };
 }
 
-function decodeStream(text: string, cap: number, sandboxId: string): { bytes: Uint8Array; truncated: boolean } {
+function decodeStream(
+  text: string,
+  cap: number,
+  sandboxId: string,
+): { bytes: Uint8Array; truncated: boolean } {
   // Anything a shell printed before the size line (a job notice) is not part of the stream.
   const start = text.lastIndexOf('statebox:');
   const framed = start === -1 ? '' : text.slice(start + 'statebox:'.length);
@@ -181,7 +186,11 @@ export async function interrupted(
   const mapped = toStateboxError(error, context.client.context(operation, sandboxId));
   // A request that never got through is transient; a stream that broke once the command ran means the
   // sandbox stopped under it (a copy restarting it on the emulator, a migration).
-  if (TransientError.isInstance(mapped) && httpStatus(error) === undefined && !/error sending request/i.test(String(error))) {
+  if (
+    TransientError.isInstance(mapped) &&
+    httpStatus(error) === undefined &&
+    !/error sending request/i.test(String(error))
+  ) {
     return new InvalidStateError(
       sandboxId,
       operation,

@@ -8,8 +8,8 @@ import {
   TimeoutError,
   type WriteFileOptions,
 } from '@statebox/core';
-import { type ExecContext, interrupted } from './exec.js';
 import { httpStatus, PROVIDER } from './errors.js';
+import { type ExecContext, interrupted } from './exec.js';
 import { STAT, WRITE } from './scripts.js';
 
 /** Files up to this size travel inside the one `processes/run` request (base64), larger ones as raw bytes. */
@@ -28,18 +28,32 @@ export async function readSandboxFile(
   options: ReadFileOptions,
 ): Promise<Uint8Array> {
   return bounded('readFile', sandboxId, options, async () => {
-    const stat = await script(context, sandboxId, 'readFile', [STAT, path, String(Math.min(INLINE_FILE_BYTES, options.maxBytes))]);
+    const stat = await script(context, sandboxId, 'readFile', [
+      STAT,
+      path,
+      String(Math.min(INLINE_FILE_BYTES, options.maxBytes)),
+    ]);
     const [kind = '', ...rest] = stat.split('\n')[0]!.split(' ');
     if (kind === 'missing') throw new FileNotFoundError(path, { sandboxId, operation: 'readFile' });
     if (kind === 'directory') {
-      throw new InvalidPathError(path, 'it is a directory; readFile reads regular files', { sandboxId, operation: 'readFile' });
+      throw new InvalidPathError(path, 'it is a directory; readFile reads regular files', {
+        sandboxId,
+        operation: 'readFile',
+      });
     }
     if (kind === 'special') {
-      throw new InvalidPathError(path, `it is a ${rest.join(' ')}, not a regular file`, { sandboxId, operation: 'readFile' });
+      throw new InvalidPathError(path, `it is a ${rest.join(' ')}, not a regular file`, {
+        sandboxId,
+        operation: 'readFile',
+      });
     }
     const size = Number(rest[0]);
     if (kind !== 'file' || !Number.isSafeInteger(size)) {
-      throw new ProviderError(PROVIDER, `readFile ${path} in sandbox ${sandboxId}: unexpected answer ${JSON.stringify(stat.slice(0, 80))}`, { sandboxId, operation: 'readFile' });
+      throw new ProviderError(
+        PROVIDER,
+        `readFile ${path} in sandbox ${sandboxId}: unexpected answer ${JSON.stringify(stat.slice(0, 80))}`,
+        { sandboxId, operation: 'readFile' },
+      );
     }
     if (size > options.maxBytes) {
       throw new FileTooLargeError(path, size, options.maxBytes, { sandboxId, operation: 'readFile' });
@@ -53,11 +67,15 @@ export async function readSandboxFile(
       const bytes = await context.client.readFile(sandboxId, path);
       if (bytes.byteLength > options.maxBytes) {
         // Grew between the look and the read.
-        throw new FileTooLargeError(path, bytes.byteLength, options.maxBytes, { sandboxId, operation: 'readFile' });
+        throw new FileTooLargeError(path, bytes.byteLength, options.maxBytes, {
+          sandboxId,
+          operation: 'readFile',
+        });
       }
       return bytes;
     } catch (error) {
-      if (httpStatus(error) === 404) throw new FileNotFoundError(path, { sandboxId, operation: 'readFile', cause: error });
+      if (httpStatus(error) === 404)
+        throw new FileNotFoundError(path, { sandboxId, operation: 'readFile', cause: error });
       throw await interrupted(error, context, sandboxId, 'readFile');
     }
   });
@@ -90,10 +108,14 @@ export async function writeSandboxFile(
     if (isCancelled()) return;
     const answer = await script(context, sandboxId, 'writeFile', [WRITE, path, mode, source, inline], [3]);
     if (answer.exitCode === 3) {
-      throw new InvalidPathError(path, `it is ${describeKind(answer.stdout)}; writeFile writes regular files`, {
-        sandboxId,
-        operation: 'writeFile',
-      });
+      throw new InvalidPathError(
+        path,
+        `it is ${describeKind(answer.stdout)}; writeFile writes regular files`,
+        {
+          sandboxId,
+          operation: 'writeFile',
+        },
+      );
     }
   });
 }

@@ -4,8 +4,14 @@ import { TensorlakeProvider } from './provider.js';
 
 export { TENSORLAKE_CAPABILITIES } from './capabilities.js';
 export { decodeName, encodeName } from './names.js';
-export { DEFAULT_API_URL, DEFAULT_STATE_DIR, isLoopbackUrl, type TensorlakeProviderOptions } from './options.js';
-export { MAX_NAME_LENGTH, TensorlakeProvider } from './provider.js';
+export {
+  DEFAULT_API_URL,
+  DEFAULT_MAX_NAME_LENGTH,
+  DEFAULT_STATE_DIR,
+  isLoopbackUrl,
+  type TensorlakeProviderOptions,
+} from './options.js';
+export { TensorlakeProvider } from './provider.js';
 
 /**
  * A statebox provider on Tensorlake sandboxes (`TENSORLAKE_API_KEY`, `TENSORLAKE_API_URL`).

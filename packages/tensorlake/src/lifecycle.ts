@@ -1,8 +1,8 @@
 import {
   ConfigError,
   DEFAULT_WORKDIR,
-  SandboxNotFoundError,
   type SandboxInfo,
+  SandboxNotFoundError,
   StateboxError,
   TimeoutError,
 } from '@statebox/core';

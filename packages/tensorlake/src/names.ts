@@ -17,11 +17,14 @@ export type DecodedName = { labels: Record<string, string>; parentId?: string };
 
 export function randomPart(): string {
   let out = '';
-  while (out.length < RANDOM_LENGTH) out += randomBytes(16).toString('base64').replace(/[^a-z0-9]/g, '');
+  while (out.length < RANDOM_LENGTH)
+    out += randomBytes(16)
+      .toString('base64')
+      .replace(/[^a-z0-9]/g, '');
   return out.slice(0, RANDOM_LENGTH);
 }
 
-function escape(text: string): string {
+function escapePart(text: string): string {
   let out = '';
   for (const byte of Buffer.from(text, 'utf8')) {
     const isLower = byte >= 0x61 && byte <= 0x7a;
@@ -31,7 +34,7 @@ function escape(text: string): string {
   return out;
 }
 
-function unescape(text: string): string {
+function unescapePart(text: string): string {
   const bytes: number[] = [];
   for (let index = 0; index < text.length; index += 1) {
     const char = text[index]!;
@@ -48,14 +51,14 @@ function unescape(text: string): string {
 /** The name for a sandbox with these labels (and parent). The length is checked by the caller. */
 export function encodeName(labels: Readonly<Record<string, string>>, parentId?: string): string {
   let name = `${NAME_PREFIX}${randomPart()}`;
-  if (parentId) name += `-p${escape(parentId)}`;
-  for (const key of Object.keys(labels).sort()) name += `-k${escape(key)}-v${escape(labels[key]!)}`;
+  if (parentId) name += `-p${escapePart(parentId)}`;
+  for (const key of Object.keys(labels).sort()) name += `-k${escapePart(key)}-v${escapePart(labels[key]!)}`;
   return name;
 }
 
 /** Labels and parent from a name; `undefined` for a name statebox did not make. */
 export function decodeName(name: string | undefined | null): DecodedName | undefined {
-  if (!name || !name.startsWith(NAME_PREFIX)) return undefined;
+  if (!name?.startsWith(NAME_PREFIX)) return undefined;
   const body = name.slice(NAME_PREFIX.length + RANDOM_LENGTH);
   if (!/^[a-z0-9]+$/.test(name.slice(NAME_PREFIX.length, NAME_PREFIX.length + RANDOM_LENGTH))) {
     return undefined;
@@ -69,10 +72,10 @@ export function decodeName(name: string | undefined | null): DecodedName | undef
     for (let index = 0; index < fields.length; index += 1) {
       const field = fields[index]!;
       const tag = field[0];
-      const value = unescape(field.slice(1));
+      const value = unescapePart(field.slice(1));
       if (tag === 'p' && index === 0) parentId = value;
       else if (tag === 'k' && fields[index + 1]?.[0] === 'v') {
-        labels[value] = unescape(fields[index + 1]!.slice(1));
+        labels[value] = unescapePart(fields[index + 1]!.slice(1));
         index += 1;
       } else return undefined;
     }

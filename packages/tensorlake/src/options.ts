@@ -5,6 +5,8 @@ export const DEFAULT_API_URL = 'https://api.tensorlake.ai';
 export const DEFAULT_NAMESPACE = 'default';
 /** Where the adapter keeps its per-sandbox files (create-time env, exec scratch) inside the VM. */
 export const DEFAULT_STATE_DIR = '/root/.statebox';
+/** Tensorlake documents no limit on names (UNCONFIRMED); 253 is the DNS name length. */
+export const DEFAULT_MAX_NAME_LENGTH = 253;
 
 export type TensorlakeProviderOptions = {
   /** API key. Default: `TENSORLAKE_API_KEY`. Required. */
@@ -33,6 +35,11 @@ export type TensorlakeProviderOptions = {
   operationTimeoutMs?: number;
   /** Per-HTTP-request timeout of the SDK, in seconds. Default 300. */
   requestTimeoutSecs?: number;
+  /**
+   * Longest sandbox name the adapter makes; labels and the parent id are kept in the name. Tensorlake
+   * documents no limit (UNCONFIRMED), so the default is 253, the DNS name length. Default 253.
+   */
+  maxNameLength?: number;
   /** Directory inside each sandbox for the adapter's own files. Default `/root/.statebox`. */
   stateDir?: string;
   /**
@@ -60,6 +67,7 @@ const optionsSchema = z
     pollIntervalMs: z.number().int().min(1).max(60_000),
     operationTimeoutMs: z.number().int().positive(),
     requestTimeoutSecs: z.number().positive(),
+    maxNameLength: z.number().int().min(40).max(4096),
     stateDir: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, 'must be an absolute path of [A-Za-z0-9._/-]'),
     capabilities: z.record(z.string(), z.unknown()).optional(),
   })
@@ -67,7 +75,7 @@ const optionsSchema = z
 
 const KNOWN_OPTIONS =
   'apiKey, apiUrl, namespace, image, cpus, memoryMb, diskMb, timeoutSecs, pollIntervalMs, ' +
-  'operationTimeoutMs, requestTimeoutSecs, stateDir, capabilities';
+  'operationTimeoutMs, requestTimeoutSecs, maxNameLength, stateDir, capabilities';
 
 /** True when the host is this machine (the SDK keeps such URLs as they are, with namespaced paths). */
 export function isLoopbackUrl(url: string): boolean {
@@ -95,6 +103,7 @@ export function resolveOptions(options: Record<string, unknown>, env: NodeJS.Pro
     }),
     operationTimeoutMs: 300_000,
     requestTimeoutSecs: 300,
+    maxNameLength: DEFAULT_MAX_NAME_LENGTH,
     stateDir: DEFAULT_STATE_DIR,
     ...given,
   };

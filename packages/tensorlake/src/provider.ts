@@ -1,5 +1,7 @@
 import {
+  ConfigError,
   type CreateRequest,
+  DEFAULT_WORKDIR,
   type ExecOutput,
   type ExecRequest,
   type ForkRequest,
@@ -11,8 +13,6 @@ import {
   SandboxNotFoundError,
   type SandboxProvider,
   type WriteFileOptions,
-  DEFAULT_WORKDIR,
-  ConfigError,
 } from '@statebox/core';
 import { withOverrides } from './capabilities.js';
 import { TensorlakeClient } from './client.js';
@@ -26,8 +26,6 @@ import type { ResolvedOptions } from './options.js';
 import { SETUP } from './scripts.js';
 import { GONE } from './status.js';
 
-/** Longest sandbox name the adapter makes. Tensorlake documents no limit (UNCONFIRMED); 128 is assumed. */
-export const MAX_NAME_LENGTH = 128;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The statebox-v1 provider on Tensorlake. Stateless: any instance can act on any sandbox by id. */
@@ -46,7 +44,7 @@ export class TensorlakeProvider implements SandboxProvider {
       client: this.#client,
       pollIntervalMs: options.pollIntervalMs,
       operationTimeoutMs: options.operationTimeoutMs,
-      maxNameLength: MAX_NAME_LENGTH,
+      maxNameLength: options.maxNameLength,
     };
     this.#exec = { client: this.#client, stateDir: options.stateDir };
   }
@@ -55,7 +53,8 @@ export class TensorlakeProvider implements SandboxProvider {
     const name = nameFor(this.#lifecycle, request.labels ?? {});
     const envFile = Object.entries(request.env ?? {})
       .map(([key, value]) => {
-        if (!ENV_NAME.test(key)) throw new ConfigError('env', `env name ${JSON.stringify(key)} is not a valid variable name.`);
+        if (!ENV_NAME.test(key))
+          throw new ConfigError('env', `env name ${JSON.stringify(key)} is not a valid variable name.`);
         return `export ${key}='${value.replaceAll("'", `'\\''`)}'\n`;
       })
       .join('');
@@ -63,9 +62,21 @@ export class TensorlakeProvider implements SandboxProvider {
     try {
       const info = await waitForStatus(this.#lifecycle, sandboxId, 'create');
       if (info.status !== 'running') {
-        throw new InvalidStateError(sandboxId, 'create', info.status, 'Tensorlake did not start it; create another.');
+        throw new InvalidStateError(
+          sandboxId,
+          'create',
+          info.status,
+          'Tensorlake did not start it; create another.',
+        );
       }
-      const setup = await this.#client.run(sandboxId, '/bin/sh', ['-c', SETUP, 'statebox', this.#exec.stateDir, DEFAULT_WORKDIR, envFile]);
+      const setup = await this.#client.run(sandboxId, '/bin/sh', [
+        '-c',
+        SETUP,
+        'statebox',
+        this.#exec.stateDir,
+        DEFAULT_WORKDIR,
+        envFile,
+      ]);
       if (setup.exitCode !== 0) throw new Error(`setting the sandbox up failed: ${setup.stderr}`);
       return toInfo(info);
     } catch (error) {
@@ -97,7 +108,12 @@ export class TensorlakeProvider implements SandboxProvider {
     return readSandboxFile(this.#exec, sandboxId, path, options);
   }
 
-  writeFile(sandboxId: string, path: string, data: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
+  writeFile(
+    sandboxId: string,
+    path: string,
+    data: Uint8Array,
+    options: WriteFileOptions = {},
+  ): Promise<void> {
     return writeSandboxFile(this.#exec, sandboxId, path, data, options);
   }
 
@@ -105,7 +121,9 @@ export class TensorlakeProvider implements SandboxProvider {
     const before = await waitForStatus(this.#lifecycle, sandboxId, 'suspend');
     if (before.status === 'suspended') return toInfo(before);
     await this.#client.suspend(sandboxId);
-    return toInfo(await waitForStatus(this.#lifecycle, sandboxId, 'suspend', (status) => status === 'suspended'));
+    return toInfo(
+      await waitForStatus(this.#lifecycle, sandboxId, 'suspend', (status) => status === 'suspended'),
+    );
   }
 
   async resume(sandboxId: string): Promise<SandboxInfo> {

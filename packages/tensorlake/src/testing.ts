@@ -7,7 +7,7 @@
  * at run time.
  */
 import type { SandboxCapabilities } from '@statebox/core';
-import { type TensorlakeProviderOptions, isLoopbackUrl } from './options.js';
+import { isLoopbackUrl, type TensorlakeProviderOptions } from './options.js';
 
 /** `STATEBOX_LIVE=tensorlake` (a comma-separated list) with `TENSORLAKE_API_KEY` runs against the service. */
 export function isLive(env: NodeJS.ProcessEnv = process.env): boolean {

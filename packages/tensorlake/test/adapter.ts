@@ -47,16 +47,18 @@ export function describeAdapterTests(context: ConformanceContext, emulated: Emul
     it('refuses labels too long for a name with a ConfigError that says so', async () => {
       const error = await context
         .statebox()
-        .create({ labels: { [RUN_LABEL]: 'x', long: 'y'.repeat(200) } })
+        .create({ labels: { [RUN_LABEL]: 'x', long: 'y'.repeat(300) } })
         .catch((caught: unknown) => caught);
       expect(ConfigError.isInstance(error), String(error)).toBe(true);
-      expect((error as Error).message).toMatch(/limit is 128/);
+      expect((error as Error).message).toMatch(/limit is 253/);
     });
 
     it('list({ labels }) and get(id) from another process, with no state of its own', async () => {
       const labels = { [RUN_LABEL]: 'cross-process', session: `sesn_${Date.now()}` };
       const box = context.track(await context.statebox().create({ labels }));
-      const other = context.track(await context.statebox().create({ labels: { [RUN_LABEL]: 'cross-process' } }));
+      const other = context.track(
+        await context.statebox().create({ labels: { [RUN_LABEL]: 'cross-process' } }),
+      );
       const found = await listFromAnotherProcess(emulated.env, { session: labels.session });
       expect(found.map((info) => info.id)).toEqual([box.id]);
       expect(found[0]!.labels).toEqual(labels);
@@ -100,7 +102,11 @@ export function describeAdapterTests(context: ConformanceContext, emulated: Emul
   describe('errors', () => {
     it('a refused connection is TransientError, never SandboxNotFoundError', async () => {
       const provider = tensorlake({ apiUrl: 'http://127.0.0.1:9', apiKey: 'tl_test', pollIntervalMs: 20 });
-      for (const call of [() => provider.get('sandbox-1'), () => provider.list(), () => provider.destroy('sandbox-1')]) {
+      for (const call of [
+        () => provider.get('sandbox-1'),
+        () => provider.list(),
+        () => provider.destroy('sandbox-1'),
+      ]) {
         const error = await call().then(
           () => undefined,
           (caught: unknown) => caught,
@@ -118,9 +124,16 @@ export function describeAdapterTests(context: ConformanceContext, emulated: Emul
     });
 
     it('a 503 from the service is TransientError after the SDK retried it', async () => {
-      const fault = emulated.emulator.server.faults.add({ method: 'GET', path: /\/sandboxes$/, status: 503, times: 6 });
+      const fault = emulated.emulator.server.faults.add({
+        method: 'GET',
+        path: /\/sandboxes$/,
+        status: 503,
+        times: 6,
+      });
       try {
-        const error = await tensorlake(emulated.options).list().catch((caught: unknown) => caught);
+        const error = await tensorlake(emulated.options)
+          .list()
+          .catch((caught: unknown) => caught);
         expect(TransientError.isInstance(error), String(error)).toBe(true);
       } finally {
         fault.cancel();
@@ -135,7 +148,9 @@ export function describeAdapterTests(context: ConformanceContext, emulated: Emul
     });
 
     it('refuses a URL the SDK would silently send to production, and a missing key', () => {
-      expect(() => tensorlake({ apiUrl: 'http://0.0.0.0:8900', apiKey: 'k' })).toThrow(/sandbox\.tensorlake\.ai/);
+      expect(() => tensorlake({ apiUrl: 'http://0.0.0.0:8900', apiKey: 'k' })).toThrow(
+        /sandbox\.tensorlake\.ai/,
+      );
       expect(() => tensorlake({ apiUrl: 'http://emulator:8080', apiKey: 'k' })).toThrow(ConfigError);
       const saved = process.env.TENSORLAKE_API_KEY;
       delete process.env.TENSORLAKE_API_KEY;

@@ -1,7 +1,6 @@
 import { param, type RouteHandler } from '@statebox/emulator-kit';
-import type { TensorlakeEmulator } from '../emulator.js';
+import type { RequestFields, TensorlakeEmulator } from '../emulator.js';
 import { unauthorized } from '../errors.js';
-import type { RequestFields } from '../emulator.js';
 
 /** Lifecycle calls carry `Authorization: Bearer <TENSORLAKE_API_KEY>`; anything else is a 401. */
 export function requireKey(emulator: TensorlakeEmulator): RouteHandler<object, RequestFields> {

@@ -33,7 +33,7 @@ export function dataPlaneTarget(
 /** An absolute path from the `path` query parameter. */
 export function pathParameter(c: EmulatorContext<object, RequestFields>): string {
   const path = c.req.query('path');
-  if (!path || !path.startsWith('/')) {
+  if (!path?.startsWith('/')) {
     throw new HttpError(400, `path must be an absolute path, got ${JSON.stringify(path ?? null)}`);
   }
   return path;

@@ -72,7 +72,8 @@ export function registerProcessRoutes(emulator: TensorlakeEmulator): void {
           }
           // The sandbox was suspended, copied (the local provider restarts the source) or deleted under
           // the process: the connection breaks, as it does when a VM stops.
-          if (!isStateboxError(error)) process.stderr.write(`tensorlake emulator: run failed: ${String(error)}\n`);
+          if (!isStateboxError(error))
+            process.stderr.write(`tensorlake emulator: run failed: ${String(error)}\n`);
           stream.drop();
         },
       );

@@ -1,5 +1,5 @@
-import { HttpError, param, readJsonObject } from '@statebox/emulator-kit';
 import type { EmulatorContext } from '@statebox/emulator-kit';
+import { HttpError, param, readJsonObject } from '@statebox/emulator-kit';
 import type { RequestFields, TensorlakeEmulator } from '../emulator.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { freeze, thaw } from '../freeze.js';
@@ -120,14 +120,21 @@ export function registerSandboxRoutes(emulator: TensorlakeEmulator): void {
     if (!Number.isInteger(times) || times < 1 || times > 100) {
       throw new HttpError(422, `times must be an integer from 1 to 100, got ${c.req.query('times')}`);
     }
-    if (source.status !== 'running') throw conflict(`sandbox ${source.id} is ${source.status}: only a running sandbox can be copied`);
+    if (source.status !== 'running')
+      throw conflict(`sandbox ${source.id} is ${source.status}: only a running sandbox can be copied`);
     const copies: Record<string, unknown>[] = [];
     await emulator.serialize(source, async () => {
       for (let index = 0; index < times; index += 1) {
-        const child = newRecord(emulator, source.namespace, null, { image: source.image, timeout_secs: source.timeoutSecs }, {
-          cpus: source.resources.cpus,
-          memory_mb: source.resources.memory_mb,
-        });
+        const child = newRecord(
+          emulator,
+          source.namespace,
+          null,
+          { image: source.image, timeout_secs: source.timeoutSecs },
+          {
+            cpus: source.resources.cpus,
+            memory_mb: source.resources.memory_mb,
+          },
+        );
         try {
           if (source.status !== 'running') throw new Error(`source is ${source.status}`);
           // The local provider's fork restarts the source's processes: the one behaviour of a live copy
