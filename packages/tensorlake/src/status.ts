@@ -5,9 +5,13 @@ export const TRANSITIONAL = new Set(['pending', 'snapshotting', 'suspending']);
 /** Statuses of a sandbox that no longer exists for statebox. */
 export const GONE = new Set(['terminated', 'timeout']);
 
-/** The statebox status nearest to a Tensorlake status, for list() (which does not wait). */
+/**
+ * The statebox status nearest to a Tensorlake status, for list() (which does not wait): only a finished
+ * suspend is `suspended`; a sandbox still suspending (or starting, or resuming) is reported `running`,
+ * so no caller acts on a suspend that has not happened yet.
+ */
 export function toStateboxStatus(status: string): SandboxStatus {
-  return status === 'suspended' || status === 'suspending' ? 'suspended' : 'running';
+  return status === 'suspended' ? 'suspended' : 'running';
 }
 
 export function describeStatus(status: string): string {
