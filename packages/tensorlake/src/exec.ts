@@ -73,7 +73,7 @@ export async function runExec(
     stopReason = reason;
     // The EXEC script's watchdog sees this file within 0.1 s and kills every process of the command.
     void client
-      .writeFile(sandboxId, `${stateDir}/x/${id}/kill`, new Uint8Array())
+      .writeFile(sandboxId, `${stateDir}/x/${id}.kill`, new Uint8Array())
       .catch(() => undefined)
       .then(() => {
         setTimeout(() => giveUp(new Error('exec did not report after its kill')), SETTLE_MS).unref();

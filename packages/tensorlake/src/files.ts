@@ -12,13 +12,18 @@ import { httpStatus, PROVIDER } from './errors.js';
 import { type ExecContext, interrupted } from './exec.js';
 import { STAT, WRITE } from './scripts.js';
 
-/** Files up to this size travel inside the one `processes/run` request (base64), larger ones as raw bytes. */
-const INLINE_FILE_BYTES = 48 * 1024;
+/**
+ * A read of a file up to this size comes back inside the stat request (base64): one request instead of
+ * two, cheaper than the raw GET up to a few MiB on the emulator (benchmarks/results/latest-tensorlake.json).
+ */
+const INLINE_READ_BYTES = 2 * 1024 * 1024;
+/** Data up to this size rides in the write request's argv (Linux allows 128 KiB per argument). */
+const INLINE_WRITE_BYTES = 48 * 1024;
 
 /**
  * readFile: the daemon's `GET /api/v1/files` would block on a FIFO and has no size limit, so a STAT
  * request looks first (following symlinks inside the sandbox) and refuses a directory, a FIFO, a socket
- * or a device, or a file over `maxBytes`, before anything is read. A file up to 48 KiB comes back in that
+ * or a device, or a file over `maxBytes`, before anything is read. A file up to 2 MiB comes back in that
  * same request; a larger one is then read raw.
  */
 export async function readSandboxFile(
@@ -31,7 +36,7 @@ export async function readSandboxFile(
     const stat = await script(context, sandboxId, 'readFile', [
       STAT,
       path,
-      String(Math.min(INLINE_FILE_BYTES, options.maxBytes)),
+      String(Math.min(INLINE_READ_BYTES, options.maxBytes)),
     ]);
     const [kind = '', ...rest] = stat.split('\n')[0]!.split(' ');
     if (kind === 'missing') throw new FileNotFoundError(path, { sandboxId, operation: 'readFile' });
@@ -58,7 +63,7 @@ export async function readSandboxFile(
     if (size > options.maxBytes) {
       throw new FileTooLargeError(path, size, options.maxBytes, { sandboxId, operation: 'readFile' });
     }
-    if (size <= INLINE_FILE_BYTES) {
+    if (size <= INLINE_READ_BYTES) {
       const newline = stat.indexOf('\n');
       const encoded = newline === -1 ? '' : stat.slice(newline + 1);
       return new Uint8Array(Buffer.from(encoded.replace(/\s+/g, ''), 'base64'));
@@ -98,7 +103,7 @@ export async function writeSandboxFile(
   await bounded('writeFile', sandboxId, options, async (isCancelled) => {
     let source = '-';
     let inline = '';
-    if (data.byteLength > INLINE_FILE_BYTES) {
+    if (data.byteLength > INLINE_WRITE_BYTES) {
       source = `${context.stateDir}/x/${randomBytes(9).toString('hex')}.write`;
       await context.client.writeFile(sandboxId, source, data).catch(async (error: unknown) => {
         throw await interrupted(error, context, sandboxId, 'writeFile');

@@ -13,10 +13,11 @@ const WRAP = 65536;
  * exec: `id cwd stdinMode cap stateDir K=V… -- argv…`. Runs argv with its stdout and stderr in files,
  * then prints each file's size (after `statebox:`) and its base64 (head and tail only past `cap`): stdout's on stdout,
  * stderr's on stderr, so both come back byte-exact whatever the daemon does to lines. stdinMode: `-`
- * none, `b<base64>` inline, `f` the file `<stateDir>/x/<id>.in` written beforehand.
+ * none, `b<base64>` inline, `f` the file `<stateDir>/x/<id>.in` written beforehand. Each extra process costs milliseconds, so the
+ * common path starts few: no mkdir, one `stat` for both sizes, no base64 for an empty stream.
  *
  * The command and everything it starts carry `STATEBOX_EXEC=<id>` in their environment. A watchdog
- * started beside it waits for the file `<stateDir>/x/<id>/kill` (which the adapter writes on timeout or
+ * started beside it waits for the file `<stateDir>/x/<id>.kill` (which the adapter writes on timeout or
  * abort) and then kills every process with that mark, `setsid` daemons included. The watchdog, not a
  * separate request, does the killing: it shares the command's credentials, so it can read their
  * `/proc/<pid>/environ` wherever it runs (the emulator's backing sandboxes put each request in a user
@@ -26,20 +27,20 @@ export const EXEC = `
 id=$1 cwd=$2 stdin=$3 cap=$4 st=$5
 shift 5
 d="$st/x/$id"
-mkdir -p "$d" || exit 125
+[ -d "$st/x" ] || mkdir -p "$st/x" || exit 125
 if [ -f "$st/env" ]; then . "$st/env"; fi
 while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do export "$1"; shift; done
 shift
 case "$stdin" in
   -) in=/dev/null ;;
-  f) in="$st/x/$id.in" ;;
-  *) in="$d/in"; printf '%s' "\${stdin#b}" | base64 -d > "$in" ;;
+  f) in="$d.in" ;;
+  *) in="$d.in"; printf '%s' "\${stdin#b}" | base64 -d > "$in" ;;
 esac
-if cd -- "$cwd" 2>"$d/e"; then
-  ( STATEBOX_EXEC="$id"; export STATEBOX_EXEC; exec "$@" ) <"$in" >"$d/o" 2>"$d/e" &
+if cd -- "$cwd" 2>"$d.e"; then
+  ( STATEBOX_EXEC="$id"; export STATEBOX_EXEC; exec "$@" ) <"$in" >"$d.o" 2>"$d.e" &
   command=$!
   (
-    while [ ! -e "$d/kill" ]; do sleep 0.1; done
+    while [ ! -e "$d.kill" ]; do sleep 0.1; done
     for pass in 1 2 3; do
       for p in /proc/[0-9]*; do
         if grep -qzxF "STATEBOX_EXEC=$id" "$p/environ" 2>/dev/null; then kill -9 "\${p#/proc/}" 2>/dev/null; fi
@@ -50,21 +51,22 @@ if cd -- "$cwd" 2>"$d/e"; then
   # The shell reports a killed job on stderr: keep that out of the streams.
   { wait "$command"; code=$?; } 2>/dev/null
   # Once asked to kill, the watchdog finishes all its passes (daemons of the command may remain).
-  if [ -e "$d/kill" ]; then wait "$watchdog"; else kill "$watchdog" 2>/dev/null; fi
+  if [ -e "$d.kill" ]; then wait "$watchdog"; else kill "$watchdog" 2>/dev/null; fi
 else
-  : >"$d/o"
+  : >"$d.o"
   code=126
 fi
 emit() {
-  size=$(wc -c <"$1")
-  printf 'statebox:%s\\n' "$size"
-  if [ "$size" -le "$cap" ]; then base64 -w ${WRAP} "$1"
+  printf 'statebox:%s\\n' "$2"
+  if [ "$2" -eq 0 ]; then :
+  elif [ "$2" -le "$cap" ]; then base64 -w ${WRAP} "$1"
   else { head -c $(((cap + 1) / 2)) "$1"; tail -c $((cap / 2)) "$1"; } | base64 -w ${WRAP}
   fi
 }
-emit "$d/o"
-emit "$d/e" >&2
-rm -rf "$d" "$st/x/$id.in"
+set -- $(stat -c %s "$d.o" "$d.e")
+emit "$d.o" "$1"
+emit "$d.e" "$2" >&2
+rm -f "$d.o" "$d.e" "$d.in" "$d.kill"
 exit "$code"
 `;
 
