@@ -109,7 +109,7 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
       options.execRuns,
       () => box.exec(['echo', 'hello']),
       () => rawBox.run('echo', { args: ['hello'] }),
-      'adapter: byte-exact base64 wrapper, stdin/env/kill support',
+      'adapter: exec script (files, watchdog, base64) for byte-exact output, stdin, env, kill',
     );
     await compare(
       'readFile 4 KiB',
@@ -123,7 +123,7 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
       options.runs * 3,
       () => box.readFile('/workspace/large.bin'),
       () => rawBox.readFile('/workspace/large.bin'),
-      'adapter: stat run, then GET',
+      'adapter: one run, base64 inline (files up to 2 MiB)',
     );
     await compare(
       'writeFile 4 KiB',

@@ -15,8 +15,8 @@ const providerName = process.env.STATEBOX_PROVIDER?.trim() || 'tensorlake';
 const packageDir = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 
 async function openProvider(): Promise<{ provider: SandboxProvider; close: () => Promise<void> }> {
-  const env = { ...process.env, STATEBOX_PROVIDER: providerName };
-  let close = async () => undefined;
+  const env: NodeJS.ProcessEnv = { ...process.env, STATEBOX_PROVIDER: providerName };
+  let close = async (): Promise<void> => undefined;
   if (providerName === 'tensorlake' && !env.TENSORLAKE_API_KEY?.trim()) {
     const { startEmulatedTensorlake } = await import('@statebox/tensorlake/testing');
     const emulated = await startEmulatedTensorlake();

@@ -116,7 +116,8 @@ export class TensorlakeEmulator {
     try {
       await this.#backing?.close();
     } finally {
-      if (this.#home) await rm(this.#home, { recursive: true, force: true });
+      // The local provider may still be releasing lock files as the last sandbox goes: retry.
+      if (this.#home) await rm(this.#home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
   }
 }
