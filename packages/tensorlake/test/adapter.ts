@@ -163,6 +163,30 @@ export function describeAdapterTests(context: ConformanceContext, emulated: Emul
       expect(assertLoopbackUrl(emulated.url)).toBe(emulated.url);
     });
 
+    it('a failed fork or suspend leaves the source as it was, and makes no sandbox', async () => {
+      const box = context.track(await context.statebox().create({ labels: { [RUN_LABEL]: 'failures' } }));
+      await box.writeFile('kept.txt', 'source');
+      const before = (await tensorlake(emulated.options).list()).length;
+      const copyFault = emulated.emulator.server.faults.add({ method: 'POST', path: /\/copy$/, status: 500 });
+      const suspendFault = emulated.emulator.server.faults.add({
+        method: 'POST',
+        path: /\/suspend$/,
+        status: 409,
+      });
+      try {
+        const forkError = await box.fork().catch((caught: unknown) => caught);
+        expect(TransientError.isInstance(forkError), String(forkError)).toBe(true);
+        const suspendError = await box.suspend().catch((caught: unknown) => caught);
+        expect(suspendError).toBeInstanceOf(Error);
+      } finally {
+        copyFault.cancel();
+        suspendFault.cancel();
+      }
+      expect((await box.refresh()).status).toBe('running');
+      expect(await box.readFile('kept.txt', 'utf8')).toBe('source');
+      expect((await tensorlake(emulated.options).list()).length).toBe(before);
+    });
+
     it('the emulator saw no request it does not know', () => {
       expect(emulated.emulator.server.unhandled).toEqual([]);
     });
