@@ -55,6 +55,11 @@ export type CreateProviderOptions = {
   /** Where to look for `statebox.config.*`. Default: the current directory. */
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The package to load for a provider name, where it is not the default (`providerPackages`): a fork of
+   * an adapter, or a build of your own, e.g. `{ docker: '@acme/statebox-docker' }`.
+   */
+  packages?: Partial<Record<ProviderName, string>>;
 };
 
 /**
@@ -84,7 +89,7 @@ export async function createProvider(
     );
   }
   const { provider, ...providerOptions } = parsed.data;
-  const adapter = await loadAdapter(provider, cwd);
+  const adapter = await loadAdapter(provider, cwd, options.packages?.[provider]);
   return adapter.createFromConfig(providerOptions, env);
 }
 
@@ -130,8 +135,12 @@ async function loadConfigFile(
   }
 }
 
-async function loadAdapter(provider: ProviderName, cwd: string): Promise<AdapterModule> {
-  const packageName = providerPackages[provider];
+async function loadAdapter(
+  provider: ProviderName,
+  cwd: string,
+  packageOverride: string | undefined,
+): Promise<AdapterModule> {
+  const packageName = packageOverride ?? providerPackages[provider];
   // Resolve from the user's project and entry script first: with pnpm's strict layout core cannot see
   // its siblings, and the app that depends on the adapter may not be the current directory.
   let specifier: string = packageName;
