@@ -28,8 +28,8 @@ export type TarMember = {
   linkName: string;
 };
 
-/** One complete archive (end blocks included), owned by root (uid and gid 0). */
-export async function packTar(entries: readonly TarInput[]): Promise<Uint8Array> {
+/** One complete archive (end blocks included), every member owned by root (0/0, `root`/`root`). */
+export async function packTar(entries: readonly TarInput[]): Promise<Uint8Array<ArrayBuffer>> {
   return await pack(
     entries.map((entry) => {
       const data = entry.type === 'file' ? (entry.data ?? new Uint8Array()) : undefined;
@@ -42,6 +42,8 @@ export async function packTar(entries: readonly TarInput[]): Promise<Uint8Array>
           mtime: entry.mtime ?? new Date(),
           uid: 0,
           gid: 0,
+          uname: 'root',
+          gname: 'root',
         },
         ...(data && { body: data }),
       };

@@ -13,6 +13,7 @@ const hostile = [
   "it's",
   "''''",
   'a b\tc\nd',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, on purpose
   '$(touch /tmp/pwned) `id` ${HOME} $HOME',
   '"double" \\back\\ !bang *glob? [x] ~user',
   '-n',

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { lockFile, type Release } from '@statebox/adapter-kit';
 import { ConfigError, ProviderError, TransientError } from '@statebox/core';
 import type { RunningInit } from './isolation.js';
-import { lockFile, type Release } from './lock.js';
 
 /**
  * The state directory. Everything a sandbox is lives here, so a sandbox suspended by one process is

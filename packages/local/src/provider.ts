@@ -1,5 +1,6 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { runProcess } from '@statebox/adapter-kit';
 import {
   type CreateRequest,
   type ExecOutput,
@@ -50,7 +51,6 @@ import {
 } from './isolation.js';
 import { adoptRootOwnedFiles, compactLayers, createUpper, upperPath, workPath } from './layers.js';
 import { type LocalOptions, type ResolvedLimits, resolveLimits } from './options.js';
-import { runProcess } from './process.js';
 import { destroySandbox, interruption, removeSandbox, repairRecord, sweepSandboxes } from './repair.js';
 
 const WORKDIR = '/workspace';
