@@ -12,6 +12,7 @@ import {
   type SandboxProvider,
   type WriteFileOptions,
 } from '@statebox/core';
+import type { DockerClient } from './client.js';
 import { execCommand } from './exec.js';
 import { readSandboxFile, writeSandboxFile } from './files.js';
 import { forkSandbox, newSandboxId, recoverSandbox } from './fork.js';
@@ -42,9 +43,10 @@ export class DockerProvider implements SandboxProvider {
   /** Whether execs can be put in cgroups of their own: the daemon is local and this process is root. */
   readonly #tracking: boolean;
 
-  constructor(options: ResolvedOptions) {
+  /** `client` replaces the Engine client (only `@statebox/docker/testing` passes one, to compare clients). */
+  constructor(options: ResolvedOptions, client?: DockerClient) {
     this.options = options;
-    this.#sandboxes = new Sandboxes(options, recoverSandbox);
+    this.#sandboxes = new Sandboxes(options, recoverSandbox, client);
     this.#tracking = 'socketPath' in this.#sandboxes.client.endpoint && process.getuid?.() === 0;
     this.capabilities = {
       // `pause` keeps processes in memory; `stop` releases everything but the files.
