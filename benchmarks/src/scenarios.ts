@@ -3,7 +3,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sandbox, SandboxProvider } from '@statebox/core';
 import { local } from '@statebox/local';
-import { dockerClientsScenario } from './docker-clients.ts';
 import { run, runChecked } from './process.ts';
 import { time } from './stats.ts';
 import { generateWorkspace, WORKSPACE, type WorkspacePlan, type WorkspaceTarget } from './workspace.ts';
@@ -372,5 +371,4 @@ const dockerScenario: Scenario = {
 export const scenarios: Record<string, Scenario> = {
   local: localScenario,
   docker: dockerScenario,
-  'docker-clients': dockerClientsScenario,
 };

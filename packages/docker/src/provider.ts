@@ -12,7 +12,6 @@ import {
   type SandboxProvider,
   type WriteFileOptions,
 } from '@statebox/core';
-import type { DockerClient } from './client.js';
 import { execCommand } from './exec.js';
 import { readSandboxFile, writeSandboxFile } from './files.js';
 import { forkSandbox, newSandboxId, recoverSandbox } from './fork.js';
@@ -43,10 +42,9 @@ export class DockerProvider implements SandboxProvider {
   /** Whether execs can be put in cgroups of their own: the daemon is local and this process is root. */
   readonly #tracking: boolean;
 
-  /** `client` replaces the Engine client (only `@statebox/docker/testing` passes one, to compare clients). */
-  constructor(options: ResolvedOptions, client?: DockerClient) {
+  constructor(options: ResolvedOptions) {
     this.options = options;
-    this.#sandboxes = new Sandboxes(options, recoverSandbox, client);
+    this.#sandboxes = new Sandboxes(options, recoverSandbox);
     this.#tracking = 'socketPath' in this.#sandboxes.client.endpoint && process.getuid?.() === 0;
     this.capabilities = {
       // `pause` keeps processes in memory; `stop` releases everything but the files.

@@ -68,9 +68,9 @@ export class Sandboxes {
   readonly #recover: Recovery;
   #prepared: Promise<void> | undefined;
 
-  constructor(options: ResolvedOptions, recover: Recovery, client?: DockerClient) {
+  constructor(options: ResolvedOptions, recover: Recovery) {
     this.options = options;
-    this.client = client ?? new DockerClient(parseDockerHost(options.host));
+    this.client = new DockerClient(parseDockerHost(options.host));
     this.layers = new LayerStore(options.stateDir);
     this.locks = new KeyedLocks(`${options.stateDir}/locks`, { provider: PROVIDER });
     this.journals = new Journals(`${options.stateDir}/locks`);

@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DockerClient, type DockerEndpoint, parseDockerHost } from './client.js';
-import { type DockerProviderOptions, resolveOptions } from './options.js';
-import { DockerProvider } from './provider.js';
+import { DockerClient, parseDockerHost } from './client.js';
+import { resolveOptions } from './options.js';
 
 /**
  * `@statebox/docker/testing`: the one place where this package's tests, the runner's tests and the
@@ -76,26 +75,3 @@ export async function dockerSkipReason(options: SkipOptions = {}): Promise<strin
     return 'the docker provider keeps workspace layers in a root-owned state directory; run as root';
   return false;
 }
-
-/**
- * A provider whose Engine client is built by `client` from the daemon's endpoint instead of ours: for
- * the benchmark that compares Engine clients on the same operations (benchmarks/src/docker-clients.ts).
- * The replacement must throw `DockerApiError` for a refused request and `DockerConnectionError` when the
- * daemon cannot be reached, as `DockerClient` does.
- */
-export function dockerWithClient(
-  options: DockerProviderOptions,
-  client: (endpoint: DockerEndpoint) => DockerClient,
-): DockerProvider {
-  const resolved = resolveOptions(options as Record<string, unknown>, process.env);
-  return new DockerProvider(resolved, client(parseDockerHost(resolved.host)));
-}
-
-export {
-  DockerApiError,
-  DockerClient,
-  DockerConnectionError,
-  type DockerEndpoint,
-  type RequestOptions,
-  ResponseTooLargeError,
-} from './client.js';
