@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sha256 } from '@statebox/adapter-kit';
 import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
 import {
   captureManifest,
@@ -292,7 +293,7 @@ export async function runBenchmark(options: RunOptions): Promise<Outcome> {
       ['64mib', 64 * 1024 * 1024],
     ] as const) {
       const data = randomBytes(bytes);
-      const digest = createHash('sha256').update(data).digest('hex');
+      const digest = sha256(data);
       const writes = series(`write_${label}`);
       const reads = series(`read_${label}`);
       const path = `${WORKSPACE}/${SCRATCH_DIR}/io.bin`;
@@ -306,7 +307,7 @@ export async function runBenchmark(options: RunOptions): Promise<Outcome> {
           }),
         );
         reads.baseline.push(await baselines.read.measure(data));
-        const found = createHash('sha256').update(read).digest('hex');
+        const found = sha256(read);
         const check: FidelityCheck = {
           after: `writeFile/readFile ${label} #${index + 1}`,
           sandboxId: main.id,

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { join } from 'node:path';
 import type { Sandbox, SandboxProvider } from '@statebox/core';
 import { local } from '@statebox/local';
@@ -220,32 +219,17 @@ const localScenario: Scenario = {
   },
 };
 
-/** Answers whether a Docker daemon is reachable, without the CLI: GET /_ping on DOCKER_HOST or the socket. */
-function pingDocker(host: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const target = host.startsWith('unix://')
-      ? { socketPath: host.slice('unix://'.length) }
-      : (() => {
-          const url = new URL(host.replace(/^tcp:/, 'http:'));
-          return { host: url.hostname, port: Number(url.port || 2375) };
-        })();
-    const request = http.get({ ...target, path: '/_ping', timeout: 3000 }, (response) => {
-      response.resume();
-      resolve(response.statusCode === 200 ? undefined : `GET /_ping answered ${response.statusCode}`);
-    });
-    request.on('timeout', () => request.destroy(new Error('no answer within 3 s')));
-    request.on('error', (error) => resolve(error.message));
-  });
-}
-
 const dockerScenario: Scenario = {
   provider: 'docker',
   targets: [{ figure: 'fork', maxMs: 300, minSpeedup: 10 }],
   async open({ home, runId, image: requestedImage }) {
     type DockerModule = { docker?: (options: Record<string, unknown>) => SandboxProvider };
+    type DockerTesting = { dockerHost(): string; pingDocker(host: string): Promise<string | undefined> };
     let adapter: DockerModule;
+    let testing: DockerTesting;
     try {
       adapter = (await import('@statebox/docker' as string)) as DockerModule;
+      testing = (await import('@statebox/docker/testing' as string)) as DockerTesting;
     } catch (error) {
       return {
         skip:
@@ -255,8 +239,8 @@ const dockerScenario: Scenario = {
     }
     if (typeof adapter.docker !== 'function')
       return { skip: '@statebox/docker does not export docker(options) yet.' };
-    const host = process.env.DOCKER_HOST?.trim() || 'unix:///var/run/docker.sock';
-    const unreachable = await pingDocker(host);
+    const host = testing.dockerHost();
+    const unreachable = await testing.pingDocker(host);
     if (unreachable)
       return {
         skip: `no Docker daemon answered at ${host} (${unreachable}): start dockerd or set DOCKER_HOST.`,

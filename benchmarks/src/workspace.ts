@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { type TarEntry, tarArchive } from './tar.ts';
+import { packTar, sha256, type TarInput } from '@statebox/adapter-kit';
 
 /**
  * The benchmark workspace: shaped like an agent's real checkout (a node_modules tree, a git object store,
@@ -147,6 +146,8 @@ export type GeneratedWorkspace = {
 };
 
 const CHUNK_BYTES = 32 * MiB;
+/** Fixed mtime (2026-01-01) so two generations of one size give byte-identical trees. */
+const MTIME = new Date(1_767_225_600_000);
 
 function pool(binary: boolean): Buffer {
   const next = random(binary ? 7 : 11);
@@ -217,12 +218,12 @@ export async function generateWorkspace(
   // Awaited below; the no-op handler only keeps an early failure from counting as unhandled meanwhile.
   big.catch(() => undefined);
   let inFlight: Promise<void> = Promise.resolve();
-  let entries: TarEntry[] = plan.directories.map((path) => ({ type: 'directory', path }));
+  let entries: TarInput[] = plan.directories.map((path) => ({ type: 'directory', name: path, mtime: MTIME }));
   let pending = 0;
   let bytes = 0;
   let archives = 0;
   const flush = async () => {
-    const archive = tarArchive(entries);
+    const archive = await packTar(entries);
     entries = [];
     pending = 0;
     await inFlight;
@@ -234,8 +235,8 @@ export async function generateWorkspace(
   };
   for (const [index, file] of plan.files.entries()) {
     const data = content(file, index, text, binary);
-    if (sampled.has(file.path)) sampleHashes[file.path] = createHash('sha256').update(data).digest('hex');
-    entries.push({ type: 'file', path: file.path, data, mode: file.mode });
+    if (sampled.has(file.path)) sampleHashes[file.path] = sha256(data);
+    entries.push({ type: 'file', name: file.path, data, mode: file.mode, mtime: MTIME });
     pending += data.length + 512;
     bytes += data.length;
     if (pending >= CHUNK_BYTES) await flush();

@@ -23,8 +23,6 @@ export {
   TransientError,
   UnsupportedCapabilityError,
 } from './errors.js';
-export { parseProviderOptions } from './options.js';
-export { concatBytes, OutputBuffer, truncationMarker } from './output.js';
 export { DEFAULT_WORKDIR, resolveSandboxPath } from './paths.js';
 export type {
   CreateRequest,

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { truncationMarker } from '@statebox/adapter-kit';
 import {
   type ExecOutput,
   type ExecRequest,
   InvalidStateError,
   ProviderError,
   TimeoutError,
-  truncationMarker,
 } from '@statebox/core';
 import type { DaytonaClient } from './client.js';
 import { fromBase64, INLINE_BYTES, shCommand, shellQuote, toBase64 } from './script.js';

@@ -1,4 +1,5 @@
-import { ConfigError, parseProviderOptions } from '@statebox/core';
+import { parseProviderOptions } from '@statebox/adapter-kit';
+import { ConfigError } from '@statebox/core';
 import { z } from 'zod';
 
 export const DEFAULT_API_URL = 'https://app.daytona.io/api';

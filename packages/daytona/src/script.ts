@@ -1,7 +1,6 @@
-/** POSIX single-quoting: the value reaches the shell as one literal word. */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", "'\\''")}'`;
-}
+import { shellQuote } from '@statebox/adapter-kit';
+
+export { shellQuote };
 
 /** Wraps a script so the toolbox daemon runs it with `/bin/sh` whatever way it splits the command line. */
 export function shCommand(script: string): string {

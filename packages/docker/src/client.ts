@@ -1,14 +1,18 @@
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import Modem from 'docker-modem';
 
 /**
- * A small Docker Engine API client: plain `node:http` over the daemon's unix socket (or tcp) with a
- * keep-alive agent, JSON in and out, and hijacked connections for exec.
+ * The Docker Engine API client: docker-modem (the HTTP layer under every dockerode call) over the
+ * daemon's unix socket (or tcp) with a keep-alive agent, JSON in and out, and hijacked connections for
+ * exec. Status handling stays here: every status is handed back by the modem, and a refusal becomes a
+ * `DockerApiError` with the daemon's message, which errors.ts maps to statebox errors.
  *
- * Why not dockerode or the CLI: on this machine (2 vCPUs, Docker 20.10, runc) an exec of `sh -c 'echo hi'`
- * took 69 ms through `docker exec`, 46 ms through dockerode, and 45 ms median (30–60 ms) through this
- * client (3 round trips: create, start, inspect). Nearly all of what remains is runc's own exec; the HTTP
- * part is about 1 ms, and an inspect or a label-filtered list takes 0.3–0.5 ms on a warm socket.
+ * Why docker-modem and not our own `node:http` client, which this was until issue 8: measured in one
+ * run of `pnpm bench -- --provider docker-clients` (both clients under the same provider, same daemon and
+ * sandboxes, interleaved; see the README's "How it works" for the figures), our client was not
+ * measurably faster: the medians differed by under 10% on exec and fork, both ways within the noise
+ * (bootstrap 95% intervals of the difference all straddled zero).
  */
 export type DockerEndpoint = { socketPath: string } | { host: string; port: number };
 
@@ -71,19 +75,87 @@ export class ResponseTooLargeError extends Error {
   }
 }
 
+/** Every status is an answer to the modem: which ones are errors is decided here, as the provider expects. */
+const ANY_STATUS = new Proxy({}, { get: () => true });
+
 export class DockerClient {
   readonly endpoint: DockerEndpoint;
   readonly #agent: http.Agent;
+  readonly #modem: Modem;
 
   constructor(endpoint: DockerEndpoint) {
     this.endpoint = endpoint;
     // keepAlive matters: a fresh unix-socket connection per call costs little, but tcp ones do, and the
     // daemon answers faster on a warm connection. Unref'd sockets do not keep the process alive.
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    this.#modem = new Modem({
+      ...('socketPath' in endpoint
+        ? { socketPath: endpoint.socketPath }
+        : { protocol: 'http', host: endpoint.host, port: endpoint.port }),
+      agent: this.#agent,
+    });
   }
 
   close(): void {
     this.#agent.destroy();
+  }
+
+  /** Sends one request; resolves with the response stream, whatever its status. */
+  #dial<T = IncomingMessage>(options: Record<string, unknown>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.#modem.dial({ statusCodes: ANY_STATUS, ...options } as Modem.DialOptions, (error, result) => {
+        if (error)
+          reject(
+            options.abortSignal && (options.abortSignal as AbortSignal).aborted
+              ? error
+              : this.#connectionError(error),
+          );
+        else resolve(result as T);
+      });
+    });
+  }
+
+  /** Sends a request (JSON body, or `raw` bytes) with the query, and reads the whole answer. */
+  async #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ response: IncomingMessage; buffer: Buffer }> {
+    const query = Object.fromEntries(
+      Object.entries(options.query ?? {})
+        .filter(([, value]) => value !== undefined)
+        .map(([key, value]) => [key, String(value)]),
+    );
+    const hasQuery = Object.keys(query).length > 0;
+    const body = options.body ?? {};
+    const raw =
+      options.raw && Buffer.from(options.raw.buffer, options.raw.byteOffset, options.raw.byteLength);
+    const response = await this.#dial({
+      // A path ending in `?` tells the modem to append `_query`; `_body` is then the JSON body.
+      path: hasQuery ? `${path}?` : path,
+      method,
+      options: hasQuery ? { _query: query, _body: body } : body,
+      ...(raw && { file: raw, headers: { 'Content-Type': 'application/x-tar', ...options.headers } }),
+      ...(!raw && options.headers && { headers: options.headers }),
+      ...(options.signal && { abortSignal: options.signal }),
+      isStream: true,
+    });
+    const chunks: Buffer[] = [];
+    let received = 0;
+    try {
+      for await (const chunk of response as AsyncIterable<Buffer>) {
+        received += chunk.byteLength;
+        if (options.maxBytes !== undefined && received > options.maxBytes) {
+          response.destroy();
+          throw new ResponseTooLargeError(received, path);
+        }
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      if (error instanceof ResponseTooLargeError || options.signal?.aborted) throw error;
+      throw this.#connectionError(error);
+    }
+    return { response, buffer: Buffer.concat(chunks) };
   }
 
   async request<T = unknown>(
@@ -91,57 +163,19 @@ export class DockerClient {
     path: string,
     options: RequestOptions = {},
   ): Promise<DockerResponse<T>> {
-    const fullPath = withQuery(path, options.query);
-    const payload =
-      options.raw ?? (options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body)));
-    const headers: Record<string, string> = { ...options.headers };
-    if (payload) {
-      headers['content-type'] ??= options.raw ? 'application/x-tar' : 'application/json';
-      headers['content-length'] = String(payload.byteLength);
+    const { response, buffer } = await this.#send(method, path, options);
+    const status = response.statusCode ?? 0;
+    if (status >= 400 && !options.accept?.includes(status)) {
+      throw new DockerApiError(status, errorMessage(buffer), withQuery(path, options.query));
     }
-    return await new Promise<DockerResponse<T>>((resolve, reject) => {
-      const request = http.request(
-        { ...this.#target(), method, path: fullPath, agent: this.#agent, headers, signal: options.signal },
-        (response) => {
-          const chunks: Buffer[] = [];
-          let received = 0;
-          response.on('data', (chunk: Buffer) => {
-            received += chunk.byteLength;
-            if (options.maxBytes !== undefined && received > options.maxBytes) {
-              reject(new ResponseTooLargeError(received, path));
-              request.destroy();
-              return;
-            }
-            chunks.push(chunk);
-          });
-          response.on('error', (error) =>
-            reject(options.signal?.aborted ? error : this.#connectionError(error)),
-          );
-          response.on('end', () => {
-            const buffer = Buffer.concat(chunks);
-            const status = response.statusCode ?? 0;
-            if (status >= 400 && !options.accept?.includes(status)) {
-              reject(new DockerApiError(status, errorMessage(buffer), fullPath));
-              return;
-            }
-            if (options.binary) {
-              resolve({
-                status,
-                body: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) as T,
-              });
-              return;
-            }
-            const isJson = (response.headers['content-type'] ?? '').includes('json');
-            resolve({
-              status,
-              body: (isJson && buffer.length > 0 ? JSON.parse(buffer.toString('utf8')) : buffer) as T,
-            });
-          });
-        },
-      );
-      request.on('error', (error) => reject(options.signal?.aborted ? error : this.#connectionError(error)));
-      request.end(payload);
-    });
+    if (options.binary) {
+      return { status, body: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) as T };
+    }
+    const isJson = (response.headers['content-type'] ?? '').includes('json');
+    return {
+      status,
+      body: (isJson && buffer.length > 0 ? JSON.parse(buffer.toString('utf8')) : buffer) as T,
+    };
   }
 
   /**
@@ -149,35 +183,18 @@ export class DockerClient {
    * the `101 UPGRADED` answer. Reading it yields the multiplexed stream; `end()` closes the process's stdin.
    */
   async hijack(path: string, body: unknown): Promise<Socket> {
-    const payload = Buffer.from(JSON.stringify(body));
-    return await new Promise<Socket>((resolve, reject) => {
-      const request = http.request({
-        ...this.#target(),
-        method: 'POST',
-        path,
-        // A hijacked socket is never reused, so it must not come from (or go back to) the keep-alive pool.
-        agent: false,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': String(payload.byteLength),
-          connection: 'Upgrade',
-          upgrade: 'tcp',
-        },
-      });
-      request.on('upgrade', (_response, socket, head) => {
-        if (head.length > 0) socket.unshift(head);
-        resolve(socket);
-      });
-      request.on('response', (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          reject(new DockerApiError(response.statusCode ?? 0, errorMessage(Buffer.concat(chunks)), path)),
-        );
-      });
-      request.on('error', (error) => reject(this.#connectionError(error)));
-      request.end(payload);
+    const result = await this.#dial<Socket | IncomingMessage>({
+      path,
+      method: 'POST',
+      options: body,
+      hijack: true,
+      isStream: true,
     });
+    if (!('statusCode' in result) || result.statusCode === undefined) return result as Socket;
+    // Answered instead of upgraded: a refusal (404 no such exec, 409 container not running).
+    const chunks: Buffer[] = [];
+    for await (const chunk of result as AsyncIterable<Buffer>) chunks.push(chunk);
+    throw new DockerApiError(result.statusCode, errorMessage(Buffer.concat(chunks)), path);
   }
 
   /** A HEAD request: the status and headers (the archive endpoint answers a stat in a header). */
@@ -186,17 +203,11 @@ export class DockerClient {
     query: RequestOptions['query'],
     signal?: AbortSignal,
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
-    return await new Promise((resolve, reject) => {
-      const request = http.request(
-        { ...this.#target(), method: 'HEAD', path: withQuery(path, query), agent: this.#agent, signal },
-        (response) => {
-          response.resume();
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers }));
-        },
-      );
-      request.on('error', (error) => reject(signal?.aborted ? error : this.#connectionError(error)));
-      request.end();
+    const { response } = await this.#send('HEAD', path, {
+      ...(query && { query }),
+      ...(signal && { signal }),
     });
+    return { status: response.statusCode ?? 0, headers: response.headers };
   }
 
   /**
@@ -204,52 +215,30 @@ export class DockerClient {
    * request into the other. Used to flatten commit chains before Docker's 125-layer limit.
    */
   async squash(containerId: string, changes: readonly string[]): Promise<string> {
-    const query = changes.map((change) => `changes=${encodeURIComponent(change)}`).join('&');
-    return await new Promise<string>((resolve, reject) => {
-      const fail = (error: unknown) => reject(this.#connectionError(error));
-      const importRequest = http.request(
-        {
-          ...this.#target(),
-          method: 'POST',
-          path: `/images/create?fromSrc=-&${query}`,
-          agent: false,
-          headers: { 'content-type': 'application/x-tar', 'transfer-encoding': 'chunked' },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const id = /"status"\s*:\s*"(sha256:[0-9a-f]+)"/.exec(text)?.[1];
-            if ((response.statusCode ?? 500) >= 400 || !id) {
-              reject(
-                new DockerApiError(response.statusCode ?? 500, errorMessage(Buffer.from(text)), 'import'),
-              );
-            } else resolve(id);
-          });
-        },
-      );
-      importRequest.on('error', fail);
-      const exportRequest = http.request(
-        { ...this.#target(), method: 'GET', path: `/containers/${containerId}/export`, agent: false },
-        (response) => {
-          if ((response.statusCode ?? 500) >= 400) {
-            importRequest.destroy();
-            reject(new DockerApiError(response.statusCode ?? 500, 'export failed', 'export'));
-            return;
-          }
-          response.pipe(importRequest);
-        },
-      );
-      exportRequest.on('error', fail);
-      exportRequest.end();
+    const exported = await this.#dial({
+      path: `/containers/${containerId}/export`,
+      method: 'GET',
+      isStream: true,
     });
-  }
-
-  #target(): http.RequestOptions {
-    return 'socketPath' in this.endpoint
-      ? { socketPath: this.endpoint.socketPath }
-      : { host: this.endpoint.host, port: this.endpoint.port };
+    if ((exported.statusCode ?? 500) >= 400) {
+      exported.resume();
+      throw new DockerApiError(exported.statusCode ?? 500, 'export failed', 'export');
+    }
+    const imported = await this.#dial({
+      path: '/images/create?',
+      method: 'POST',
+      options: { _query: { fromSrc: '-', changes: [...changes] } },
+      file: exported,
+      isStream: true,
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of imported as AsyncIterable<Buffer>) chunks.push(chunk);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const id = /"status"\s*:\s*"(sha256:[0-9a-f]+)"/.exec(text)?.[1];
+    if ((imported.statusCode ?? 500) >= 400 || !id) {
+      throw new DockerApiError(imported.statusCode ?? 500, errorMessage(Buffer.from(text)), 'import');
+    }
+    return id;
   }
 
   #connectionError(error: unknown): Error {

@@ -1,16 +1,10 @@
 import type { Socket } from 'node:net';
-import {
-  type ExecOutput,
-  type ExecRequest,
-  InvalidStateError,
-  OutputBuffer,
-  TimeoutError,
-} from '@statebox/core';
+import { ExecCollector, killProcessTree } from '@statebox/adapter-kit';
+import { type ExecOutput, type ExecRequest, InvalidStateError } from '@statebox/core';
 import { type ExecGroup, killGroup, removeGroup, trackExec } from './cgroups.js';
 import { DockerApiError, StreamDemuxer } from './client.js';
 import { isNoSuchContainer } from './errors.js';
 import { containerName, isPendingStart } from './labels.js';
-import { killProcessTree } from './processes.js';
 import type { Sandboxes } from './sandboxes.js';
 
 /**
@@ -93,16 +87,27 @@ export async function execCommand(
     stdin: request.stdin !== undefined,
   });
 
-  const stdout = new OutputBuffer(request.maxOutputBytes);
-  const stderr = new OutputBuffer(request.maxOutputBytes);
+  const pid = waitForPid(sandboxes, execId);
+  const group: Promise<ExecGroup | undefined> = tracking
+    ? pid.then((value) => (value > 0 ? trackExec(value, `statebox-exec-${execId.slice(0, 16)}`) : undefined))
+    : Promise.resolve(undefined);
+  const collector = new ExecCollector({
+    ...request,
+    operation,
+    sandboxId,
+    stop: async () => {
+      const [rootPid, tracked] = await Promise.all([pid, group]);
+      if (tracked) await killGroup(tracked);
+      // Docker has no "kill this exec" call (closing the connection leaves the command running); the
+      // daemon reports host pids, so the tree is found through this host's /proc.
+      if (rootPid > 0) await killProcessTree(rootPid);
+      // The stream ends once every writer is dead; do not wait on it forever if something escaped.
+      setTimeout(() => socket.destroy(), 2000).unref();
+    },
+  });
   const demuxer = new StreamDemuxer((stream, chunk) => {
-    if (stream === 1) {
-      stdout.push(chunk);
-      request.onStdout?.(chunk);
-    } else {
-      stderr.push(chunk);
-      request.onStderr?.(chunk);
-    }
+    if (stream === 1) collector.pushStdout(chunk);
+    else collector.pushStderr(chunk);
   });
   const ended = new Promise<void>((resolve) => {
     socket.on('data', (data: Buffer) => demuxer.push(data));
@@ -111,51 +116,19 @@ export async function execCommand(
     socket.on('error', () => resolve());
   });
   if (request.stdin !== undefined) socket.end(request.stdin);
-
-  const pid = waitForPid(sandboxes, execId);
-  const group: Promise<ExecGroup | undefined> = tracking
-    ? pid.then((value) => (value > 0 ? trackExec(value, `statebox-exec-${execId.slice(0, 16)}`) : undefined))
-    : Promise.resolve(undefined);
-  let stopReason: 'timeout' | 'abort' | undefined;
-  const stop = async (reason: 'timeout' | 'abort') => {
-    if (stopReason) return;
-    stopReason = reason;
-    const [rootPid, tracked] = await Promise.all([pid, group]);
-    if (tracked) await killGroup(tracked);
-    if (rootPid > 0) await killProcessTree(rootPid);
-    // The stream ends once every writer is dead; do not wait on it forever if something escaped.
-    setTimeout(() => socket.destroy(), 2000).unref();
-  };
-  const timer =
-    request.timeoutMs === undefined ? undefined : setTimeout(() => void stop('timeout'), request.timeoutMs);
-  const onAbort = () => void stop('abort');
-  request.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await ended;
   } finally {
-    if (timer) clearTimeout(timer);
-    request.signal?.removeEventListener('abort', onAbort);
+    collector.disarm();
     socket.destroy();
   }
   const tracked = await group;
   if (tracked) await removeGroup(tracked);
-
-  if (stopReason === 'abort') throw request.signal?.reason ?? new Error('exec aborted');
-  if (stopReason === 'timeout') {
-    throw new TimeoutError(operation, request.timeoutMs!, {
-      sandboxId,
-      stdout: stdout.toBytes(),
-      stderr: stderr.toBytes(),
-    });
-  }
+  collector.throwIfStopped();
   const exitCode = await exitCodeOf(sandboxes, execId, sandboxId, startedAt, operation);
-  if (exitCode === 126 || exitCode === 127) refuseRuntimeFailure(sandboxes, sandboxId, stdout.toBytes());
-  return {
-    exitCode,
-    stdout: stdout.toBytes(),
-    stderr: stderr.toBytes(),
-    truncated: { stdout: stdout.truncated, stderr: stderr.truncated },
-  };
+  if (exitCode === 126 || exitCode === 127)
+    refuseRuntimeFailure(sandboxes, sandboxId, collector.stdout.toBytes());
+  return collector.result(exitCode);
 }
 
 /**

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
+import { packTar, randomHex, readFirstEntry, type TarInput } from '@statebox/adapter-kit';
 import {
   FileNotFoundError,
   FileTooLargeError,
@@ -15,7 +15,6 @@ import { isNoSuchContainer, scrubHostPaths } from './errors.js';
 import { runInside } from './exec.js';
 import { containerName, type FileKind, fromGoFileMode, isPendingStart, PROVIDER } from './labels.js';
 import type { Sandboxes } from './sandboxes.js';
-import { createTar, readFirstEntry, type TarInput } from './tar.js';
 
 type Stat = { kind: FileKind; permissions: number; size: number; linkTarget: string };
 
@@ -196,7 +195,7 @@ export async function readSandboxFile(
         }
         throw await sandboxes.explain(error, sandboxId, operation);
       }
-      const entry = readFirstEntry(archive);
+      const entry = await readFirstEntry(archive);
       if (!entry) throw new FileNotFoundError(path, { sandboxId, operation });
       // Replaced by a symlink between the stat and the read: resolve again.
       if (entry.type === 'symlink') continue;
@@ -268,15 +267,16 @@ export async function writeSandboxFile(
       directory = posix.dirname(directory);
     }
     const base = directory;
-    const temporary = posix.join(posix.dirname(target), `.statebox-write-${randomBytes(8).toString('hex')}`);
+    const temporary = posix.join(posix.dirname(target), `.statebox-write-${randomHex(8)}`);
     const entries: TarInput[] = [
       ...missing.map((dir) => ({ name: posix.relative(base, dir), type: 'directory' as const, mode: 0o755 })),
       { name: posix.relative(base, temporary), type: 'file', mode, data },
     ];
+    const archive = await packTar(entries);
     try {
       await sandboxes.client.request('PUT', `/containers/${containerName(sandboxId)}/archive`, {
         query: { path: base },
-        raw: createTar(entries),
+        raw: archive,
         signal,
       });
     } catch (error) {

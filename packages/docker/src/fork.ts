@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { newId, randomHex } from '@statebox/adapter-kit';
 import {
   DEFAULT_WORKDIR,
   type ForkRequest,
@@ -37,7 +37,7 @@ const RUNTIME_MOUNT_POINTS = new Set([
 ]);
 
 export function newSandboxId(): string {
-  return `sb-${randomBytes(8).toString('hex')}`;
+  return newId('sb-');
 }
 
 /** The limits a container runs with, for the containers made from it. */
@@ -97,7 +97,7 @@ export async function forkSandbox(
   const wasRunning = source.State.Running && !source.State.Paused;
   const name = containerName(sandboxId);
   const childId = newSandboxId();
-  const suffix = randomBytes(3).toString('hex');
+  const suffix = randomHex(3);
   const flat = layers.needsCompaction(stack, options.maxLayers) ? layers.newLayerId() : undefined;
   const [parentUpper, childUpper] = [layers.newLayerId(), layers.newLayerId()];
   const egress = isEgressNetwork(source.HostConfig.NetworkMode);

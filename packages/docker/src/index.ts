@@ -2,7 +2,6 @@ import type { SandboxProvider } from '@statebox/core';
 import { type DockerProviderOptions, resolveOptions } from './options.js';
 import { DockerProvider } from './provider.js';
 
-export { DockerApiError, DockerClient, DockerConnectionError, parseDockerHost } from './client.js';
 export {
   DEFAULT_DOCKER_HOST,
   DEFAULT_EGRESS_SUBNETS,

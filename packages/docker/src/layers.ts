@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { randomHex } from '@statebox/adapter-kit';
 import { HOST_TOOL_ENV } from './network.js';
 
 const run = promisify(execFile);
@@ -46,7 +46,7 @@ export class LayerStore {
 
   /** A fresh layer id; names are chosen before anything is made, so a fork's journal can list them. */
   newLayerId(): string {
-    return randomBytes(6).toString('hex');
+    return randomHex(6);
   }
 
   /** Creates a new, empty layer directory for use as an upper. */

@@ -1,4 +1,4 @@
-import { parseProviderOptions } from '@statebox/core';
+import { parseProviderOptions } from '@statebox/adapter-kit';
 import { z } from 'zod';
 
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';

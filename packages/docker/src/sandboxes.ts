@@ -1,3 +1,4 @@
+import { KeyedLocks } from '@statebox/adapter-kit';
 import {
   DEFAULT_WORKDIR,
   InvalidStateError,
@@ -23,7 +24,6 @@ import {
   workspaceVolume,
 } from './labels.js';
 import { LayerStore } from './layers.js';
-import { SandboxLocks } from './lock.js';
 import { ensureFirewall, isEgressNetwork } from './network.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -60,7 +60,7 @@ export class Sandboxes {
   readonly options: ResolvedOptions;
   readonly client: DockerClient;
   readonly layers: LayerStore;
-  readonly locks: SandboxLocks;
+  readonly locks: KeyedLocks;
   readonly journals: Journals;
   readonly retiring = new Set<Promise<void>>();
   /** Sources whose replacement this process is starting after a fork returned. */
@@ -72,7 +72,7 @@ export class Sandboxes {
     this.options = options;
     this.client = new DockerClient(parseDockerHost(options.host));
     this.layers = new LayerStore(options.stateDir);
-    this.locks = new SandboxLocks(`${options.stateDir}/locks`);
+    this.locks = new KeyedLocks(`${options.stateDir}/locks`, { provider: PROVIDER });
     this.journals = new Journals(`${options.stateDir}/locks`);
     this.#recover = recover;
   }
@@ -118,8 +118,9 @@ export class Sandboxes {
         return await task();
       });
     } catch (error) {
-      if (error instanceof Error && /stayed locked|flock/.test(error.message) && !('operation' in error)) {
-        throw new TransientError(`Cannot ${operation} sandbox ${sandboxId}: ${error.message}; retry.`, {
+      // The lock's own TransientError (another process held it past the wait) says no operation yet.
+      if (TransientError.isInstance(error) && error.operation === undefined) {
+        throw new TransientError(`Cannot ${operation} sandbox ${sandboxId}: ${error.message}`, {
           sandboxId,
           operation,
           cause: error,

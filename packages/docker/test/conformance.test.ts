@@ -1,6 +1,6 @@
 import { runConformance } from '@statebox/core/testkit';
 import { docker } from '../src/index.js';
-import { dockerSkipReason, TEST_IMAGE } from './daemon.js';
+import { dockerSkipReason, TEST_IMAGE } from '../src/testing.js';
 
 runConformance({
   name: 'docker',

@@ -9,7 +9,7 @@ import {
 } from '@statebox/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFromConfig, DEFAULT_STATE_DIR, type DockerProvider, docker } from '../src/index.js';
-import { dockerSkipReason, TEST_IMAGE } from './daemon.js';
+import { dockerSkipReason, TEST_IMAGE } from '../src/testing.js';
 
 const skip = await dockerSkipReason();
 const decoder = new TextDecoder();

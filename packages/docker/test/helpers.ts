@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, expect } from 'vitest';
 import { type DockerProvider, docker } from '../src/index.js';
-import { dockerSkipReason, TEST_IMAGE } from './daemon.js';
+import { dockerSkipReason, TEST_IMAGE } from '../src/testing.js';
 
 export const skip = await dockerSkipReason();
 export const decoder = new TextDecoder();

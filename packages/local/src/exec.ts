@@ -1,7 +1,7 @@
+import { runProcess } from '@statebox/adapter-kit';
 import type { ExecOutput, ExecRequest } from '@statebox/core';
 import { createExecCgroups, isFrozen, killCgroup, removeExecCgroups } from './cgroups.js';
 import { enterArgs, HELPER_ENV } from './isolation.js';
-import { runProcess } from './processes.js';
 import { interruption } from './repair.js';
 import type { Sandboxes } from './sandboxes.js';
 

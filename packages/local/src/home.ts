@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lockFile, type Release } from '@statebox/adapter-kit';
 import { ProviderError, TransientError } from '@statebox/core';
 import { corruptRecordError, homeError, unreadableRecordError } from './errors.js';
 import type { RunningInit } from './init.js';
-import { lockFile, type Release } from './lock.js';
 
 /**
  * The state directory. Everything a sandbox is lives here, so a sandbox suspended by one process is

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseProviderOptions } from '@statebox/core';
+import { parseProviderOptions } from '@statebox/adapter-kit';
 import { z } from 'zod';
 
 export type LocalOptions = {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '@statebox/adapter-kit';
 import { ApiError, badRequest, conflict, notFound } from './errors.js';
 import { newId, now } from './ids.js';
 
@@ -26,8 +26,6 @@ export interface MemoryStoreRecord {
   createdAt: string;
   memories: Map<string, MemoryRecord>;
 }
-
-const sha256 = (content: string) => createHash('sha256').update(content, 'utf8').digest('hex');
 
 export class MemoryStores {
   readonly stores = new Map<string, MemoryStoreRecord>();

@@ -1,4 +1,4 @@
-import { packTar, type TarEntry } from 'modern-tar';
+import { packTar, type TarInput } from '@statebox/adapter-kit';
 import { notFound } from './errors.js';
 import { now } from './ids.js';
 
@@ -55,12 +55,11 @@ export class SkillRegistry {
   /**
    * The version's files as a tar under one top-level `<name>/` directory, the layout the SDK's skill
    * extractor expects (it lists with `tar -tvf`, rejects links and devices, and strips one wrapper
-   * directory). Written with modern-tar (no dependencies).
+   * directory). Written by the adapter kit's `packTar` (modern-tar).
    */
   archive(record: SkillVersionRecord): Promise<Uint8Array<ArrayBuffer>> {
     const root = record.definition.name;
     const mtime = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const owner = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime };
     const files = Object.entries(record.definition.files).map(([path, value]) => {
       const name = path.split('/').filter(Boolean).join('/');
       if (typeof value === 'string') return { name, content: Buffer.from(value, 'utf8'), mode: 0o644 };
@@ -74,13 +73,14 @@ export class SkillRegistry {
         directories.add(`${root}/${segments.slice(0, depth).join('/')}/`);
       }
     }
-    const entries: TarEntry[] = [
-      ...[...directories].sort().map((name) => ({
-        header: { name, type: 'directory' as const, size: 0, mode: 0o755, ...owner },
-      })),
+    const entries: TarInput[] = [
+      ...[...directories].sort().map((name) => ({ name, type: 'directory' as const, mode: 0o755, mtime })),
       ...files.map((file) => ({
-        header: { name: `${root}/${file.name}`, size: file.content.length, mode: file.mode, ...owner },
-        body: file.content,
+        name: `${root}/${file.name}`,
+        type: 'file' as const,
+        mode: file.mode,
+        data: file.content,
+        mtime,
       })),
     ];
     return packTar(entries);

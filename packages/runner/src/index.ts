@@ -1,4 +1,3 @@
-export { readArchive } from './archive.js';
 export type { RunnerEvent } from './events.js';
 export { holdLease, type Lease, type LeaseEnd, sessionsTokenFromSecret } from './lease.js';
 export { MARKER_FILE, type MemoryStoreResource, MountedMemoryStore } from './memory.js';

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type Anthropic from '@anthropic-ai/sdk';
+import { sha256 } from '@statebox/adapter-kit';
 import type { Sandbox } from '@statebox/core';
 import { describeError, type RunnerEvent } from './events.js';
 
@@ -15,11 +15,7 @@ export type MemoryStoreResource = {
 export const MARKER_FILE = '.anthropic-memory-store';
 
 function markerContent(storeId: string): string {
-  return createHash('sha256').update(`version 1\n${storeId}`).digest('hex');
-}
-
-function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  return sha256(`version 1\n${storeId}`);
 }
 
 type Baseline = Map<string, { id: string; sha: string }>;

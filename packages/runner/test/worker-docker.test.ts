@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { createStatebox } from '@statebox/core';
 import { docker } from '@statebox/docker';
+import { DEBIAN_IMAGE, dockerSkipReason } from '@statebox/docker/testing';
 import { startEmulator } from '@statebox/managed-agents-emulator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FORK_FROM_METADATA, Runner, SESSION_LABEL } from '../src/index.js';
@@ -8,21 +8,10 @@ import { transcripts } from './fixtures/lifecycle-transcripts.js';
 
 // The toolset needs bash and GNU tools in the sandbox, so this runs on the Debian image that
 // .ci/docker.sh builds (packages/docker/scripts/build-debian-image.sh).
-const IMAGE = 'statebox/debian:bookworm';
-
-function skipReason(): string | undefined {
-  try {
-    execFileSync('docker', ['image', 'inspect', IMAGE], { stdio: 'ignore' });
-  } catch {
-    return `no Docker daemon, or no ${IMAGE} image (build it with packages/docker/scripts/build-debian-image.sh)`;
-  }
-  return process.getuid?.() === 0
-    ? undefined
-    : 'the docker provider keeps its layers in a root-owned directory';
-}
+const IMAGE = DEBIAN_IMAGE;
 
 const required = (process.env.STATEBOX_REQUIRE ?? '').split(',').includes('docker');
-const reason = skipReason();
+const reason = await dockerSkipReason({ image: IMAGE });
 
 describe('runner on the docker provider', () => {
   const cleanup: (() => Promise<void>)[] = [];

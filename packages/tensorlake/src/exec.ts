@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { concatBytes, truncationMarker } from '@statebox/adapter-kit';
 import {
   ConfigError,
-  concatBytes,
   type ExecOutput,
   type ExecRequest,
   InvalidStateError,
@@ -10,7 +10,6 @@ import {
   StateboxError,
   TimeoutError,
   TransientError,
-  truncationMarker,
 } from '@statebox/core';
 import type { TensorlakeClient } from './client.js';
 import { httpStatus, PROVIDER, toStateboxError } from './errors.js';

@@ -1,4 +1,5 @@
-import { ConfigError, parseProviderOptions, type SandboxCapabilities } from '@statebox/core';
+import { parseProviderOptions } from '@statebox/adapter-kit';
+import { ConfigError, type SandboxCapabilities } from '@statebox/core';
 import { z } from 'zod';
 
 export const DEFAULT_API_URL = 'https://api.tensorlake.ai';

@@ -23,9 +23,12 @@ export function randomSuffix(): string {
   return `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Quotes a string for `/bin/sh` so that it reaches the command as one literal word. */
+/**
+ * Quotes a string for `/bin/sh` so that it reaches the command as one literal word: the same escaping as
+ * `@statebox/adapter-kit`'s `shellQuote` (which core cannot import: the kit depends on core).
+ */
 export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'"'"'`)}'`;
+  return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 type ErrorClass<T> = { readonly name: string; isInstance(error: unknown): error is T };

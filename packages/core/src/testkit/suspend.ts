@@ -1,7 +1,6 @@
 import { describe, expect } from 'vitest';
 import type { SandboxCapabilities } from '../capabilities.js';
 import { InvalidStateError } from '../errors.js';
-import { concatBytes } from '../output.js';
 import type { Sandbox } from '../sandbox.js';
 import { createStatebox } from '../statebox.js';
 import type { SuiteContext } from './context.js';
@@ -103,7 +102,7 @@ const unicodeName = 'tree/ünï cødé ☃.txt';
  * than writeFile, an executable mode, a symlink, nested and empty directories, a unicode name.
  */
 export async function writeTree(box: Sandbox, capabilities: SandboxCapabilities): Promise<Tree> {
-  const binary = concatBytes([allByteValues(), randomData(1024 * 1024)]);
+  const binary = new Uint8Array(Buffer.concat([allByteValues(), randomData(1024 * 1024)]));
   await box.writeFile('tree/binary.bin', binary);
   await box.writeFile('tree/a/b/c/nested.txt', 'nested\n');
   await box.writeFile(unicodeName, 'unicode ☃\n');

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
+import { sha256 } from '@statebox/adapter-kit';
 import type { Sandbox } from '@statebox/core';
 import type { z } from 'zod';
 import { script } from './paths.js';
@@ -148,9 +148,7 @@ printf '%s' "\${__sb_parts[-1]}"
 `;
 
 function stateName(sessionId: string): string {
-  return /^[A-Za-z0-9_-]{1,100}$/.test(sessionId)
-    ? sessionId
-    : `h-${createHash('sha256').update(sessionId).digest('hex').slice(0, 32)}`;
+  return /^[A-Za-z0-9_-]{1,100}$/.test(sessionId) ? sessionId : `h-${sha256(sessionId).slice(0, 32)}`;
 }
 
 /**

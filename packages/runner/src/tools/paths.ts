@@ -26,11 +26,6 @@ export function script(strings: TemplateStringsArray, ...values: string[]): stri
   return String.raw(strings, ...values).replaceAll('\\${', '${');
 }
 
-/** Quotes `value` as one word for `sh` and `bash`. */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
-
 /**
  * Bash run at the start of every file-tool script. Arguments: workdir, the allowed roots, the read-only
  * roots (each list preceded by its length), the target (empty for "none"), then the tool's own.

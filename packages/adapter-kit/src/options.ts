@@ -1,5 +1,5 @@
+import { ConfigError } from '@statebox/core';
 import type { z } from 'zod';
-import { ConfigError } from './errors.js';
 
 /**
  * Validates an adapter's options with its zod schema. A bad or unknown option becomes a `ConfigError`
