@@ -8,11 +8,16 @@ import {
   InvalidStateError,
   type ListFilter,
   ProviderError,
+  type PruneOptions,
+  type PruneReport,
   type ReadFileOptions,
   type SandboxCapabilities,
   type SandboxInfo,
   SandboxNotFoundError,
   type SandboxProvider,
+  type SandboxUsage,
+  type TerminalRequest,
+  type TerminalSession,
   UnsupportedCapabilityError,
   type WriteFileOptions,
 } from '@statebox/core';
@@ -51,7 +56,9 @@ import {
 import { adoptRootOwnedFiles, compactLayers, createUpper, upperPath, workPath } from './layers.js';
 import { type LocalOptions, type ResolvedLimits, resolveLimits } from './options.js';
 import { runProcess } from './process.js';
+import { pruneHome, sandboxUsage } from './prune.js';
 import { destroySandbox, interruption, removeSandbox, repairRecord, sweepSandboxes } from './repair.js';
+import { openTerminal } from './terminal.js';
 
 const WORKDIR = '/workspace';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -320,6 +327,21 @@ export class LocalProvider implements SandboxProvider {
   async destroy(sandboxId: string): Promise<void> {
     await this.#ready();
     await destroySandbox(this.home, sandboxId);
+  }
+
+  terminal(sandboxId: string, request: TerminalRequest): Promise<TerminalSession> {
+    const running = () => this.#running(sandboxId, 'terminal');
+    const environment = (record: SandboxRecord) => this.#environment(record, request.env);
+    return openTerminal({ running, ready: () => this.#ready(), environment }, request);
+  }
+
+  async usage(sandboxId: string): Promise<SandboxUsage> {
+    return sandboxUsage(this.home, await this.#load(sandboxId, 'usage'));
+  }
+
+  async prune(options: PruneOptions): Promise<PruneReport> {
+    await this.#ready();
+    return pruneHome(this.home, options);
   }
 
   /** Starts the init (compacting a long layer chain first) and records it. Caller holds the lock. */
