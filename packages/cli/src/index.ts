@@ -5,6 +5,7 @@ import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { runForks, runTurn } from './commands/session.js';
 import { workerCommand } from './commands/worker.js';
+import { isOperatorVerb, operatorUsage, runOperatorVerb } from './operate/index.js';
 import { red } from './print.js';
 
 const usage = `statebox: sandboxes whose state outlives their compute
@@ -23,7 +24,7 @@ Usage:
       Serve the self-hosted environment: run every tool call in a statebox sandbox.
   statebox emulator [--port N] [--transcripts DIR]
       An offline Managed Agents API on loopback, for development and tests.
-
+${operatorUsage}
 Environment:
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL          application side (session)
   ANTHROPIC_ENVIRONMENT_KEY, STATEBOX_ENVIRONMENT_ID   worker side
@@ -32,6 +33,7 @@ Environment:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  if (isOperatorVerb(argv[0])) return runOperatorVerb(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -45,6 +45,13 @@ export async function openTerminal(
   const socket = await sandboxes.call(operation, sandboxId, () =>
     sandboxes.client.hijack(`/exec/${execId}/start`, { Detach: false, Tty: true, ConsoleSize: consoleSize }),
   );
+  const resize = (columns: number, rows: number) => {
+    void sandboxes.client
+      .request('POST', `/exec/${execId}/resize`, { query: { h: rows, w: columns } })
+      .catch(() => undefined);
+  };
+  // Daemons before API 1.42 ignore ConsoleSize: the size is set once the exec runs.
+  resize(request.columns, request.rows);
   // Output that arrives before the caller listens (the shell's first prompt) is kept for it.
   const pending: Uint8Array[] = [];
   const listeners: ((chunk: Uint8Array) => void)[] = [];
@@ -68,11 +75,7 @@ export async function openTerminal(
     write: (data) => {
       if (!socket.destroyed) socket.write(data);
     },
-    resize: (columns, rows) => {
-      void sandboxes.client
-        .request('POST', `/exec/${execId}/resize`, { query: { h: rows, w: columns } })
-        .catch(() => undefined);
-    },
+    resize,
     onData: (listener) => {
       listeners.push(listener);
       for (const chunk of pending.splice(0)) listener(chunk);
