@@ -24,14 +24,16 @@ async function endedSessionSandboxes(
   dryRun: boolean,
   notes: string[],
 ): Promise<PruneItem[]> {
-  const sandboxes = (await provider.list()).filter((info) => info.labels[SESSION_LABEL]);
-  if (sandboxes.length === 0) return [];
+  // Without a key there is nothing to ask; and listing is not free of effects (the local provider's
+  // list() clears what dead creates left), which a dry run must not cause unasked.
   if (!process.env.ANTHROPIC_API_KEY) {
     notes.push(
-      `${sandboxes.length} sandbox(es) belong to Managed Agents sessions; set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL) to prune those whose session ended.`,
+      'sandboxes of Managed Agents sessions were not checked: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL) to prune those whose session ended.',
     );
     return [];
   }
+  const sandboxes = (await provider.list()).filter((info) => info.labels[SESSION_LABEL]);
+  if (sandboxes.length === 0) return [];
   const client = new Anthropic({
     apiKey: process.env.ANTHROPIC_API_KEY,
     ...(process.env.ANTHROPIC_BASE_URL && { baseURL: process.env.ANTHROPIC_BASE_URL }),
