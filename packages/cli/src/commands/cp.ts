@@ -148,10 +148,27 @@ async function fromSandbox(
     await mkdir(into, { recursive: true });
     // The archive comes from the sandbox, so it is hostile: node-tar drops absolute and `..` paths and
     // refuses to write through symlinks; owners are not taken from it.
+    const skipped: string[] = [];
     await pipeline(
       Readable.from([Buffer.from(archive)]),
-      extractTar({ cwd: into, preserveOwner: false, strict: true }),
+      extractTar({
+        cwd: into,
+        preserveOwner: false,
+        onwarn: (_code, message, data) => {
+          const path = (data as { path?: string } | undefined)?.path;
+          skipped.push(`${path ? `${path}: ` : ''}${String(message)}`);
+        },
+      }),
     );
+    if (skipped.length > 0) {
+      throw new ProviderError(
+        provider.name,
+        `Copied ${sandboxId}:${source} to ${into} but skipped ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} ` +
+          `that would have been written outside it or through a symlink (${skipped.slice(0, 3).join('; ')}); ` +
+          'nothing outside the destination was touched. Copy those files on their own if you need them.',
+        { sandboxId, operation: 'cp' },
+      );
+    }
     return { bytes: archive.byteLength, into };
   }
   if (found.kind !== 'file')
