@@ -30,7 +30,17 @@ export async function openTerminal(
   const { body } = await sandboxes.call(operation, sandboxId, () =>
     sandboxes.client.request<{ Id: string }>('POST', `/containers/${containerName(sandboxId)}/exec`, {
       body: {
-        Cmd: [...(request.command ?? LOGIN_SHELL)],
+        // Daemons before API 1.42 ignore ConsoleSize, and a resize after the start can come too late
+        // for a program that asks at once: the terminal gets its size before the program runs.
+        Cmd: [
+          '/bin/sh',
+          '-c',
+          'stty rows "$1" cols "$2" 2>/dev/null; shift 2; exec "$@"',
+          'statebox-terminal',
+          String(request.rows),
+          String(request.columns),
+          ...(request.command ?? LOGIN_SHELL),
+        ],
         Env: Object.entries(request.env ?? {}).map(([key, value]) => `${key}=${value}`),
         WorkingDir: request.cwd,
         AttachStdin: true,
@@ -50,7 +60,7 @@ export async function openTerminal(
       .request('POST', `/exec/${execId}/resize`, { query: { h: rows, w: columns } })
       .catch(() => undefined);
   };
-  // Daemons before API 1.42 ignore ConsoleSize: the size is set once the exec runs.
+  // Also from outside, for an image without stty.
   resize(request.columns, request.rows);
   // Output that arrives before the caller listens (the shell's first prompt) is kept for it.
   const pending: Uint8Array[] = [];
