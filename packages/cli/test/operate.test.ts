@@ -269,7 +269,7 @@ for (const backend of backends) {
 
     it('fork, inspect (fork tree, capabilities), suspend, resume and destroy, with timings', async () => {
       const id = await create();
-      await run(['exec', id, '--', 'sh', '-c', 'echo state > kept.txt']);
+      expect(await run(['exec', id, '--', 'sh', '-c', 'echo state > kept.txt'])).toMatchObject({ code: 0 });
       const forked = await run(['fork', id, '--count', '2', '--label', `test=${label}`, '--json']);
       expect(forked.code).toBe(0);
       const outcomes = JSON.parse(forked.stdout) as { childId: string; ok: boolean; ms: number }[];
@@ -277,7 +277,11 @@ for (const backend of backends) {
       expect(outcomes.every((outcome) => outcome.ok && outcome.ms > 0)).toBe(true);
       const [first, second] = outcomes.map((outcome) => outcome.childId);
       const grandchild = (await run(['fork', '-q', first!, '--label', `test=${label}`])).stdout.trim();
-      expect((await run(['exec', grandchild, '--', 'cat', 'kept.txt'])).stdout).toBe('state\n');
+      // The whole result, so that a failure shows its stderr.
+      expect(await run(['exec', grandchild, '--', 'cat', 'kept.txt'])).toMatchObject({
+        code: 0,
+        stdout: 'state\n',
+      });
 
       const [report] = JSON.parse((await run(['inspect', first!, '--json'])).stdout);
       expect(report).toMatchObject({
@@ -307,7 +311,7 @@ for (const backend of backends) {
       }[];
       expect(statuses.find((info) => info.id === id)?.status).toBe('suspended');
       expect((await run(['resume', id])).stdout).toMatch(new RegExp(`^resumed ${id} in `));
-      expect((await run(['exec', id, '--', 'cat', 'kept.txt'])).stdout).toBe('state\n');
+      expect(await run(['exec', id, '--', 'cat', 'kept.txt'])).toMatchObject({ code: 0, stdout: 'state\n' });
 
       const destroyed = await run(['destroy', grandchild, second!, 'sbx-00000000nothere']);
       expect(destroyed.code).toBe(1);

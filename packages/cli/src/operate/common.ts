@@ -55,7 +55,7 @@ export function parseVerb<T extends NonNullable<ParseArgsConfig['options']>>(
 /** The provider named by `--provider`, else the configured one (config file, STATEBOX_PROVIDER, local). */
 export async function loadProvider(name: string | undefined): Promise<SandboxProvider> {
   if (name === undefined) return createProvider();
-  if (!(name in providerPackages)) {
+  if (!Object.hasOwn(providerPackages, name)) {
     throw new UsageError(
       `--provider '${name}' is not a statebox backend: use one of ${Object.keys(providerPackages).join(', ')}.`,
     );
@@ -92,13 +92,14 @@ export function table(header: string[], rows: string[][]): string {
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
+/** Sizes in SI units, as docker prints them (`4.1 MB` is 4,100,000 bytes). */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1000) return `${bytes} B`;
   const units = ['kB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = -1;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
     unit++;
   }
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
