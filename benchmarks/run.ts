@@ -13,7 +13,7 @@ import { workspaceSizes } from './src/workspace.ts';
 const usage = `Usage: pnpm bench [-- options]
 
   --scenario <name>       lifecycle (default) | runner (see: pnpm bench -- --scenario runner --help)
-  --provider <name>       ${Object.keys(scenarios).join(' | ')} (default local)
+  --provider <name>       ${Object.keys(scenarios).join(' | ')} | tensorlake (default local)
   --size <name>           ${Object.keys(workspaceSizes).join(' | ')} (default 700mb)
   --runs <n>              repetitions of each lifecycle op and file transfer (default 7)
   --exec-runs <n>         repetitions of exec (default 200)
@@ -47,6 +47,14 @@ if (scenarioAt >= 0) {
   if (name === 'runner') process.exit(await (await import('./runner.ts')).main(argv));
   if (name !== 'lifecycle') fail(`Unknown scenario ${JSON.stringify(name)}: lifecycle | runner.`);
 }
+// `--provider daytona` compares the adapter with the raw @daytonaio/sdk in the same run (src/daytona.ts).
+if (
+  argv.some(
+    (arg, index) => arg === '--provider=daytona' || (arg === '--provider' && argv[index + 1] === 'daytona'),
+  )
+) {
+  process.exit(await (await import('./src/daytona.ts')).main(argv));
+}
 let values: Record<string, string | boolean | undefined>;
 try {
   ({ values } = parseArgs({
@@ -72,6 +80,26 @@ if (values.help) {
   process.exit(0);
 }
 const providerName = (values.provider as string | undefined) ?? 'local';
+// Tensorlake: the adapter beside the raw SDK, against the loopback emulator (src/tensorlake.ts).
+if (providerName === 'tensorlake') {
+  const { runTensorlakeBenchmark, formatTensorlakeTable } = await import('./src/tensorlake.ts');
+  const progress = (message: string) =>
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+  const runs = count(values.runs as string | undefined, 7, 'runs');
+  const execRuns = count(values['exec-runs'] as string | undefined, 60, 'exec-runs');
+  const outcome = await runTensorlakeBenchmark({ runs, execRuns, progress });
+  process.stdout.write(formatTensorlakeTable(outcome.rows));
+  const resultsDir = (values['results-dir'] as string | undefined) ?? join(import.meta.dirname, 'results');
+  const stamp = new Date().toISOString().replace(/:/g, '-');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  await mkdir(resultsDir, { recursive: true });
+  const json = `${JSON.stringify({ provider: 'tensorlake', date: new Date().toISOString(), ...outcome }, null, 2)}\n`;
+  for (const name of [`tensorlake-${stamp}.json`, 'latest-tensorlake.json']) {
+    await writeFile(join(resultsDir, name), json);
+    process.stdout.write(`wrote ${join(resultsDir, name)}\n`);
+  }
+  process.exit(0);
+}
 const scenario = scenarios[providerName] ?? fail(`Unknown provider ${JSON.stringify(providerName)}.`);
 const sizeName = ((values.size as string | undefined) ?? '700mb').toLowerCase();
 const size = workspaceSizes[sizeName] ?? fail(`Unknown size ${JSON.stringify(sizeName)}.`);

@@ -1,17 +1,17 @@
 import { parseArgs } from 'node:util';
-import { isStateboxError } from '@statebox/core';
 import { appClient, appConfigFromEnv, ensureAgentAndEnvironment } from './app.js';
 import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { runForks, runTurn } from './commands/session.js';
 import { workerCommand } from './commands/worker.js';
+import { describeFailure, integerFlag, UsageError } from './errors.js';
 import { isOperatorVerb, operatorUsage, runOperatorVerb } from './operate/index.js';
 import { red } from './print.js';
 
 const usage = `statebox: sandboxes whose state outlives their compute
 
 Usage:
-  statebox demo [--provider local|docker] [--json]
+  statebox demo [--provider local|docker|daytona] [--json]
       The seed scenario, offline: a Managed Agents session clones, reads, writes notes and installs a
       tool; it idles and its sandbox is suspended; the next morning a new worker process resumes it;
       three sessions then fork from that state. Live against Anthropic when ANTHROPIC_API_KEY is set.
@@ -20,10 +20,12 @@ Usage:
       print its stream.
   statebox session --fork SESSION --branches N --prompt "..." [--prompt "..."] [--json]
       Start N sessions that branch from SESSION's sandbox (one --prompt each, or one for all).
-  statebox worker [--concurrency N] [--idle SECONDS] [--json]
-      Serve the self-hosted environment: run every tool call in a statebox sandbox.
+  statebox worker [--concurrency N] [--idle SECONDS] [--fork-across-agents] [--json]
+      Serve the self-hosted environment: run every tool call in a statebox sandbox. Run as many
+      workers (processes, machines) on one environment as you like; SIGTERM drains one.
   statebox emulator [--port N] [--transcripts DIR]
-      An offline Managed Agents API on loopback, for development and tests.
+      An offline Managed Agents API on loopback, for development and tests. It plays the demo's
+      transcripts (and those in DIR) and prints the variables to export for session and worker.
 ${operatorUsage}
 Environment:
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL          application side (session)
@@ -32,11 +34,11 @@ Environment:
   STATEBOX_PROVIDER, STATEBOX_HOME               which sandboxes (local by default) and where their state lives
 `;
 
-async function main(argv: string[]): Promise<number> {
-  if (isOperatorVerb(argv[0])) return runOperatorVerb(argv);
-  const { values, positionals } = parseArgs({
+function parse(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
+    strict: true,
     options: {
       continue: { type: 'string' },
       fork: { type: 'string' },
@@ -44,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
       prompt: { type: 'string', multiple: true },
       concurrency: { type: 'string' },
       idle: { type: 'string' },
+      'fork-across-agents': { type: 'boolean', default: false },
       port: { type: 'string' },
       transcripts: { type: 'string' },
       provider: { type: 'string' },
@@ -51,6 +54,20 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
+}
+
+/** Which credential a command uses, so an error names the right variable. */
+let role: 'application' | 'worker' = 'application';
+
+async function main(argv: string[]): Promise<number> {
+  if (isOperatorVerb(argv[0])) return runOperatorVerb(argv);
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || !command) {
     process.stdout.write(usage);
@@ -62,11 +79,9 @@ async function main(argv: string[]): Promise<number> {
       const client = appClient(config);
       const { agentId, environmentId } = await ensureAgentAndEnvironment(client, config);
       if (values.fork) {
-        const count = Number(values.branches ?? values.prompt?.length ?? 1);
+        const count = integerFlag('branches', values.branches, 1, 64) ?? values.prompt?.length ?? 1;
         const prompts = values.prompt ?? (rest[0] ? [rest[0]] : []);
-        if (!Number.isInteger(count) || count < 1 || prompts.length === 0) {
-          throw new Error('--fork needs --branches N (a positive integer) and at least one --prompt');
-        }
+        if (prompts.length === 0) throw new UsageError('--fork needs at least one --prompt "..."');
         const branches = Array.from({ length: count }, (_, index) => ({
           label: `branch-${index + 1}`,
           prompt: prompts[index] ?? prompts[prompts.length - 1]!,
@@ -81,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       const prompt = rest[0] ?? values.prompt?.[0];
-      if (!prompt) throw new Error('statebox session needs a prompt: statebox session "PROMPT"');
+      if (!prompt) throw new UsageError('statebox session needs a prompt: statebox session "PROMPT"');
       await runTurn(client, {
         agentId,
         environmentId,
@@ -91,24 +106,30 @@ async function main(argv: string[]): Promise<number> {
       });
       return 0;
     }
-    case 'worker':
+    case 'worker': {
+      role = 'worker';
+      const concurrency = integerFlag('concurrency', values.concurrency, 1, 1024);
+      const idle = integerFlag('idle', values.idle, 1);
       await workerCommand({
         json: values.json,
-        ...(values.concurrency && { concurrency: Number(values.concurrency) }),
-        ...(values.idle && { idleMs: Number(values.idle) * 1000 }),
+        forkAcrossAgents: values['fork-across-agents'],
+        ...(concurrency !== undefined && { concurrency }),
+        ...(idle !== undefined && { idleMs: idle * 1000 }),
       });
       return 0;
-    case 'emulator':
+    }
+    case 'emulator': {
+      const port = integerFlag('port', values.port, 0, 65535);
       await emulatorCommand({
-        ...(values.port && { port: Number(values.port) }),
+        ...(port !== undefined && { port }),
         ...(values.transcripts && { transcripts: values.transcripts }),
       });
       return 0;
+    }
     case 'demo':
       return demoCommand({ json: values.json, ...(values.provider && { provider: values.provider }) });
     default:
-      process.stderr.write(`Unknown command '${command}'.\n\n${usage}`);
-      return 1;
+      throw new UsageError(`unknown command '${command}'`);
   }
 }
 
@@ -117,8 +138,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const name = isStateboxError(error) ? error.name : error instanceof Error ? error.name : 'Error';
-    process.stderr.write(`${red(name)}: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (error instanceof UsageError) {
+      process.stderr.write(`${red('statebox')}: ${error.message}. See \`statebox --help\`.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`${red('statebox')}: ${describeFailure(error, role)}\n`);
     process.exitCode = 1;
   },
 );

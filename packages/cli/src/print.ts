@@ -5,6 +5,7 @@ export const dim = (text: string) => (color ? `\x1b[2m${text}\x1b[0m` : text);
 export const bold = (text: string) => (color ? `\x1b[1m${text}\x1b[0m` : text);
 export const green = (text: string) => (color ? `\x1b[32m${text}\x1b[0m` : text);
 export const red = (text: string) => (color ? `\x1b[31m${text}\x1b[0m` : text);
+export const yellow = (text: string) => (color ? `\x1b[33m${text}\x1b[0m` : text);
 export const cyan = (text: string) => (color ? `\x1b[36m${text}\x1b[0m` : text);
 
 /** One line, at most `width` characters, for a terminal. */
@@ -94,6 +95,16 @@ export function formatRunnerEvent(event: RunnerEvent): string {
       return `lease of ${event.workId}: ${event.end} (${event.detail})`;
     case 'work.stopped':
       return `${session}work ${event.workId} stopped (${event.outcome})`;
+    case 'work.waiting':
+      return `${session}${event.workId} waits: ${event.behind} serves this session`;
+    case 'work.redelivered':
+      return `${session}${event.workId} was re-delivered: waiting ${(event.waitMs / 1000).toFixed(0)} s for its previous holder to let go`;
+    case 'work.handed-over':
+      return `${session}work ${event.workId} left to another worker (its lease lapses)`;
+    case 'sandbox.kept':
+      return `${session}sandbox ${event.sandboxId} kept running: ${event.reason}`;
+    case 'fork.refused':
+      return red(`${session}fork refused: ${event.message}`);
     case 'error':
       return red(`${session}error: ${event.message}`);
   }

@@ -129,8 +129,10 @@ describe('createProvider', () => {
     expect(error.option).toBe('@statebox/daytona');
     expect(error.message).toContain('@statebox/daytona');
     expect(error.message).toContain('pnpm add @statebox/daytona');
-    const explicit = await configError(() => load({ provider: 'tensorlake' }));
-    expect(explicit.option).toBe('@statebox/tensorlake');
+    // A provider whose package is not in this workspace (a workspace package resolves through pnpm's
+    // hoisted .pnpm/node_modules once anything depends on it, as @statebox/tensorlake now does).
+    const explicit = await configError(() => load({ provider: 'cloudflare' }));
+    expect(explicit.option).toBe('@statebox/cloudflare');
   });
 
   it('rejects an invalid provider name, listing the valid ones', async () => {

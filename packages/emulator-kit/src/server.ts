@@ -224,11 +224,26 @@ export class EmulatorServer<V extends object = object, Extra extends object = ob
       });
     });
     this.#server = server;
+    server.on('connection', (socket) => {
+      if (this.#unref) socket.unref();
+    });
+    if (this.#unref) server.unref();
     const address = server.address() as AddressInfo;
     const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.#url = `http://${hostPart}:${address.port}`;
     return this.#url;
   }
+
+  /**
+   * Let the process exit while the server listens (an emulator started on demand, e.g. by an adapter's
+   * `createFromConfig` for an offline demo, must not keep its process alive). Connections are unref'd too.
+   */
+  unref(): void {
+    this.#unref = true;
+    this.#server?.unref();
+  }
+
+  #unref = false;
 
   /** Close every connection (open streams and long polls included) and stop listening. */
   async close(): Promise<void> {

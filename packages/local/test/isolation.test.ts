@@ -6,6 +6,11 @@ import { join } from 'node:path';
 import { createStatebox, type Sandbox } from '@statebox/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { local } from '../src/index.js';
+import { localSuiteSkip } from '../src/testing.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 let home: string;
 const boxes: Sandbox[] = [];
@@ -39,7 +44,7 @@ function hostProcesses(needle: string): number[] {
     .map(Number);
 }
 
-describe('local isolation', () => {
+describe.skipIf(Boolean(skip))(`local isolation${skipped}`, () => {
   it('sees none of the host: no /etc/shadow, no host home, no state directory', async () => {
     const box = await create();
     const marker = join(tmpdir(), `statebox-host-secret-${process.pid}`);
@@ -78,6 +83,19 @@ describe('local isolation', () => {
       'for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done',
     );
     expect(own.stdout).toContain('sleep 4242');
+  });
+
+  it('runs no helper process the agent could kill: pid 1 alone, and it still reaps orphans', async () => {
+    const box = await create();
+    const result = await box.exec(
+      '( sleep 0.2 & ); sleep 1; pkill -x sleep; echo pkill=$?; ' +
+        'for p in /proc/[0-9]*; do echo "$(basename $p) $(cat $p/comm 2>/dev/null) $(cut -d" " -f3 $p/stat 2>/dev/null)"; done',
+    );
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toBe('pkill=1');
+    // Only pid 1 and this exec's own shell and helpers remain; no zombie (state Z) is left unreaped.
+    expect(lines.filter((line) => line.endsWith(' Z'))).toEqual([]);
+    expect(lines.some((line) => / sleep /.test(line))).toBe(false);
   });
 
   it('keeps files of one sandbox invisible to another', async () => {

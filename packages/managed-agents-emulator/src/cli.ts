@@ -1,27 +1,11 @@
 #!/usr/bin/env node
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseTranscript, startEmulator, type Transcript } from './index.js';
+import { loadTranscripts, startEmulator } from './index.js';
 
 const USAGE = `statebox-emulator [--port N] [--api-key KEY] [--transcripts DIR] [--environment NAME]... [--lease-ttl SECONDS]
 
 Starts the Managed Agents emulator on 127.0.0.1 and prints {url, apiKey, environments:[{id, name, environmentKey}]}
 as one JSON line. Transcripts are every *.json file in DIR (one transcript, or an array of them, per file).`;
-
-async function loadTranscripts(directory: string): Promise<Transcript[]> {
-  const names = (await readdir(directory)).filter((name) => name.endsWith('.json')).sort();
-  const transcripts: Transcript[] = [];
-  for (const name of names) {
-    const path = join(directory, name);
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
-    const list = Array.isArray(parsed) ? parsed : [parsed];
-    list.forEach((value, index) => {
-      transcripts.push(parseTranscript(value, list.length > 1 ? `${path}[${index}]` : path));
-    });
-  }
-  return transcripts;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

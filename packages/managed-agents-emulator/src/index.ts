@@ -1,9 +1,10 @@
 import type { FaultHandle, FaultRule, RequestRecord as KitRequestRecord } from '@statebox/emulator-kit';
 import { Emulator, type EmulatorOptions } from './emulator.js';
 import type { RequestFields } from './http.js';
+import { newId } from './ids.js';
 import type { MemoryStoreDefinition } from './memory.js';
 import type { SessionReport } from './report.js';
-import { closeStreams } from './sessions.js';
+import { closeStreams, emit } from './sessions.js';
 import type { SkillDefinition } from './skills.js';
 import type { Transcript } from './transcript.js';
 
@@ -22,6 +23,7 @@ export { TRANSCRIPT_METADATA_KEY } from './scripted-agent.js';
 export type { SkillDefinition } from './skills.js';
 export type {
   MessageStep,
+  ParallelToolUseStep,
   StepExpectation,
   StepResult,
   ThinkingStep,
@@ -31,6 +33,7 @@ export type {
   TurnContext,
 } from './transcript.js';
 export { parseTranscript } from './transcript.js';
+export { loadTranscripts } from './transcript-files.js';
 
 /** Fault injection, for tests of the worker's recovery paths. */
 export interface EmulatorFaults {
@@ -47,6 +50,20 @@ export interface EmulatorFaults {
   failSends(sessionId: string, count: number, status?: 500 | 529): void;
   /** Stop a work item as an operator would: `stopping` (seen on the next heartbeat), or `stopped` with `force`. */
   stopWork(workId: string, options?: { force?: boolean }): void;
+  /**
+   * Queue a second work item for a session that may already have a live one (a duplicate delivery, which
+   * reference orchestrators guard against). Returns the new item's id.
+   */
+  duplicateWork(sessionId: string): string;
+  /** Queue a healthcheck item (`data: {type: 'healthcheck', id}`), which names no session. Returns its id. */
+  healthcheck(environmentId: string): string;
+  /**
+   * Emit `session.error` on the session (a model-overloaded error the agent loop is retrying), as the
+   * real loop reports a failure without ending the turn.
+   */
+  sessionError(sessionId: string, message?: string): void;
+  /** The item's lease lapses now: the next poll re-delivers it (same id); its old holder's next beat gets 412. */
+  expireLease(workId: string): void;
 }
 
 export interface StateboxEmulator {
@@ -175,6 +192,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Stat
       stopWork(workId, stopOptions) {
         emulator.work.stop(emulator.workItem(workId), stopOptions?.force === true);
       },
+      duplicateWork(sessionId) {
+        const session = emulator.session(sessionId);
+        return emulator.work.enqueue(session.environmentId, session.id).id;
+      },
+      healthcheck(environmentId) {
+        emulator.environment(environmentId);
+        return emulator.work.enqueue(environmentId, newId('hc'), 'healthcheck').id;
+      },
+      sessionError(sessionId, message = 'injected fault: the model is overloaded') {
+        emit(emulator.session(sessionId), {
+          type: 'session.error',
+          error: { type: 'model_overloaded_error', message, retry_status: { type: 'retrying' } },
+        });
+      },
+      expireLease: (workId) => emulator.work.expireLease(emulator.workItem(workId)),
     },
     close: () => emulator.close(),
   };

@@ -3,6 +3,7 @@ import {
   checkExpectation,
   contentText,
   type StepResult,
+  type ToolUseStep,
   type Transcript,
   type TranscriptStep,
 } from './transcript.js';
@@ -95,7 +96,11 @@ export class ScriptedAgent {
           const step = this.#stepAt(transcript, index, session, text, turn.steps);
           if (!step) break;
           await pause();
-          turn.steps.push(await this.#playStep(session, transcript.name, index, step, race));
+          if (step.type === 'tool_uses') {
+            turn.steps.push(...(await this.#playCalls(session, transcript.name, index, step.calls, race)));
+          } else {
+            turn.steps.push(await this.#playStep(session, transcript.name, index, step, race));
+          }
         }
         await pause();
         const tools = turn.steps.filter((s) => s.type === 'tool_use');
@@ -153,54 +158,90 @@ export class ScriptedAgent {
       const event = emit(session, { type: 'agent.message', content: [{ type: 'text', text: step.text }] });
       return { ...base, eventId: event.id, content: step.text, pass: true };
     }
-    const custom = step.custom === true;
-    const event = custom
-      ? emit(session, { type: 'agent.custom_tool_use', name: step.name, input: step.input })
-      : emit(session, {
-          type: 'agent.tool_use',
+    const [result] = await this.#playCalls(session, transcriptName, index, [step as ToolUseStep], race);
+    return result!;
+  }
+
+  /**
+   * Emits each call's `agent.tool_use` (or `agent.custom_tool_use`), then one `requires_action` idle
+   * naming them all, and waits for every result.
+   */
+  async #playCalls(
+    session: SessionRecord,
+    transcriptName: string,
+    index: number,
+    steps: ToolUseStep[],
+    race: <T>(promise: Promise<T>) => Promise<T>,
+  ): Promise<StepResult[]> {
+    const calls = steps.map((step) => {
+      const custom = step.custom === true;
+      const event = custom
+        ? emit(session, { type: 'agent.custom_tool_use', name: step.name, input: step.input })
+        : emit(session, {
+            type: 'agent.tool_use',
+            name: step.name,
+            input: step.input,
+            evaluated_permission: 'allow',
+          });
+      const answer = new Promise<ToolAnswer>((resolve) => {
+        session.toolCalls.set(event.id, {
+          id: event.id,
           name: step.name,
-          input: step.input,
-          evaluated_permission: 'allow',
+          custom,
+          answered: false,
+          cancelled: false,
+          resolve,
         });
-    const answer = new Promise<ToolAnswer>((resolve) => {
-      session.toolCalls.set(event.id, {
-        id: event.id,
-        name: step.name,
-        custom,
-        answered: false,
-        cancelled: false,
-        resolve,
       });
+      const result: StepResult = {
+        transcript: transcriptName,
+        index,
+        type: 'tool_use',
+        name: step.name,
+        input: step.input,
+        eventId: event.id,
+        custom,
+        pass: false,
+      };
+      return { step, event, answer, result };
     });
     this.#setStatus(session, 'idle');
     emit(session, {
       type: 'session.status_idle',
-      stop_reason: { type: 'requires_action', event_ids: [event.id] },
+      stop_reason: { type: 'requires_action', event_ids: calls.map((call) => call.event.id) },
       stop_details: null,
     });
-    const result: StepResult = {
-      ...base,
-      name: step.name,
-      input: step.input,
-      eventId: event.id,
-      custom,
-      pass: false,
-    };
     try {
-      const { content, isError } = await race(answer);
-      const text = contentText(content);
-      const reason = checkExpectation(step.expect, text, isError);
-      Object.assign(result, { content: text, contentBlocks: content, isError, pass: reason === undefined });
-      if (reason !== undefined) result.reason = reason;
+      for (const call of calls) {
+        const { content, isError } = await race(call.answer);
+        const text = contentText(content);
+        const reason = checkExpectation(call.step.expect, text, isError);
+        Object.assign(call.result, {
+          content: text,
+          contentBlocks: content,
+          isError,
+          pass: reason === undefined,
+        });
+        if (reason !== undefined) call.result.reason = reason;
+      }
     } catch (error) {
-      const call = session.toolCalls.get(event.id);
-      if (call) call.cancelled = true;
-      Object.assign(result, { unanswered: true, reason: 'the turn ended before the tool call was answered' });
-      throw Object.assign(error as Error, { partial: result });
+      const open = calls.filter((call) => call.result.content === undefined);
+      for (const call of open) {
+        const record = session.toolCalls.get(call.event.id);
+        if (record) record.cancelled = true;
+        Object.assign(call.result, {
+          unanswered: true,
+          reason: 'the turn ended before the tool call was answered',
+        });
+      }
+      // The turn's report keeps every call: answered ones first, then the first unanswered as `partial`.
+      const answered = calls.filter((call) => call.result.content !== undefined).map((call) => call.result);
+      session.turns.at(-1)?.steps.push(...answered, ...open.slice(1).map((call) => call.result));
+      throw Object.assign(error as Error, { partial: open[0]?.result });
     }
     this.#setStatus(session, 'running');
     emit(session, { type: 'session.status_running' });
-    return result;
+    return calls.map((call) => call.result);
   }
 
   #setStatus(session: SessionRecord, status: SessionRecord['status']): void {

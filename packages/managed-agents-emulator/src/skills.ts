@@ -55,7 +55,7 @@ export class SkillRegistry {
   /**
    * The version's files as a tar under one top-level `<name>/` directory, the layout the SDK's skill
    * extractor expects (it lists with `tar -tvf`, rejects links and devices, and strips one wrapper
-   * directory). Written with modern-tar: see `runner/src/archive.ts` for why that library.
+   * directory). Written with modern-tar (no dependencies).
    */
   archive(record: SkillVersionRecord): Promise<Uint8Array<ArrayBuffer>> {
     const root = record.definition.name;

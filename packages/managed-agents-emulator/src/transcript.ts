@@ -23,6 +23,15 @@ export interface ToolUseStep {
   expect?: StepExpectation;
 }
 
+/**
+ * Several tool calls in one step: every `agent.tool_use` is emitted, then one `requires_action` idle
+ * naming them all, and the step waits for every result (each gets its own `StepResult`).
+ */
+export interface ParallelToolUseStep {
+  type: 'tool_uses';
+  calls: ToolUseStep[];
+}
+
 export interface MessageStep {
   type: 'message';
   text: string;
@@ -32,7 +41,7 @@ export interface ThinkingStep {
   type: 'thinking';
 }
 
-export type TranscriptStep = ToolUseStep | MessageStep | ThinkingStep;
+export type TranscriptStep = ToolUseStep | ParallelToolUseStep | MessageStep | ThinkingStep;
 
 /** What a transcript function receives: the user message that started the turn. */
 export interface TurnContext {
@@ -136,8 +145,18 @@ export function parseTranscript(value: unknown, source: string): Transcript {
   if (!Array.isArray(record.steps)) throw new Error(`${source}: "steps" must be an array`);
   record.steps.forEach((step, index) => {
     const type = (step as { type?: unknown })?.type;
-    if (type !== 'tool_use' && type !== 'message' && type !== 'thinking') {
-      throw new Error(`${source}: steps[${index}].type must be tool_use, message or thinking`);
+    if (type !== 'tool_use' && type !== 'tool_uses' && type !== 'message' && type !== 'thinking') {
+      throw new Error(`${source}: steps[${index}].type must be tool_use, tool_uses, message or thinking`);
+    }
+    if (type === 'tool_uses') {
+      const calls = (step as { calls?: unknown }).calls;
+      if (
+        !Array.isArray(calls) ||
+        calls.length === 0 ||
+        calls.some((call) => typeof call?.name !== 'string')
+      ) {
+        throw new Error(`${source}: steps[${index}].calls must be a non-empty array of tool_use steps`);
+      }
     }
     if (type === 'tool_use' && typeof (step as { name?: unknown }).name !== 'string') {
       throw new Error(`${source}: steps[${index}].name must be a string`);

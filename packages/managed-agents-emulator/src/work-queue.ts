@@ -6,6 +6,9 @@ export type WorkState = 'queued' | 'starting' | 'active' | 'stopping' | 'stopped
 export interface WorkRecord {
   id: string;
   environmentId: string;
+  /** `session` items name a session; `healthcheck` items (data `{type:'healthcheck', id}`) name none. */
+  kind: 'session' | 'healthcheck';
+  /** The session id, or the healthcheck's own id. */
   sessionId: string;
   state: WorkState;
   createdAt: string;
@@ -49,10 +52,11 @@ export class WorkQueue {
     private readonly onStopped: (work: WorkRecord) => void,
   ) {}
 
-  enqueue(environmentId: string, sessionId: string): WorkRecord {
+  enqueue(environmentId: string, sessionId: string, kind: WorkRecord['kind'] = 'session'): WorkRecord {
     const work: WorkRecord = {
       id: newId('work'),
       environmentId,
+      kind,
       sessionId,
       state: 'queued',
       createdAt: now(),
@@ -92,7 +96,7 @@ export class WorkQueue {
   /** The session's non-stopped work item, if any: at most one exists per session. */
   liveFor(sessionId: string): WorkRecord | undefined {
     for (const work of this.items.values()) {
-      if (work.sessionId !== sessionId) continue;
+      if (work.sessionId !== sessionId || work.kind !== 'session') continue;
       this.#expire(work);
       if (work.state !== 'stopped') return work;
     }
@@ -182,6 +186,15 @@ export class WorkQueue {
     return this.#heartbeatBody(work, true);
   }
 
+  /**
+   * The lease lapses now, as if its worker stopped heartbeating: the next poll re-delivers the item
+   * (same id, a new secret holder), and the old holder's next heartbeat fails with 412.
+   */
+  expireLease(work: WorkRecord): void {
+    if (work.state === 'starting' || work.state === 'active') work.leaseExpiresAt = Date.now();
+    this.#notify(work.environmentId);
+  }
+
   /** Pretend another worker took the lease: the current holder's next heartbeat fails with 412. */
   stealLease(work: WorkRecord): void {
     work.lastHeartbeat = new Date(Date.now() + 1_000).toISOString();
@@ -222,7 +235,7 @@ export class WorkQueue {
       id: work.id,
       acknowledged_at: work.acknowledgedAt,
       created_at: work.createdAt,
-      data: { type: 'session', id: work.sessionId },
+      data: { type: work.kind, id: work.sessionId },
       environment_id: work.environmentId,
       latest_heartbeat_at: work.latestHeartbeatAt,
       metadata: work.metadata,

@@ -6,10 +6,12 @@ export {
   acquireSessionSandbox,
   ENVIRONMENT_LABEL,
   FORK_FROM_METADATA,
+  ForkRefusedError,
   findSessionSandbox,
   MANAGED_BY_LABEL,
   SESSION_LABEL,
 } from './session-sandbox.js';
+export { liveWorkBySession, ownerOf, type WorkView } from './session-work.js';
 export { installSkills } from './skills.js';
 export * from './tools/index.js';
 export { Runner, type RunnerOptions } from './worker.js';

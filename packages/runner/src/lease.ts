@@ -16,6 +16,10 @@ export type Lease = {
   readonly end: LeaseEnd | undefined;
   /** The server's lease TTL, learned from the heartbeats (90 s until the first answer). */
   readonly ttlMs: number;
+  /** Settles after the first heartbeat's answer (or failure), when `ttlMs` is the server's. */
+  readonly firstBeat: Promise<void>;
+  /** Calls `listener` with the TTL now and after every heartbeat that reports one. */
+  onTtl(listener: (ttlMs: number) => void): void;
   release(): void;
 };
 
@@ -24,7 +28,8 @@ const DEFAULT_TTL_MS = 90_000;
 const MAX_INTERVAL_MS = 30_000;
 
 /**
- * Holds a work item's lease by heartbeating it, following the protocol's rules: the first beat says
+ * Holds a work item's lease by heartbeating it. The SDK's own loop (`heartbeatLoop` in
+ * `lib/environments/worker.ts`) is not exported, so this one follows the protocol's rules: the first beat says
  * `NO_HEARTBEAT`, every later one echoes the server's `last_heartbeat`, the interval is half the TTL
  * (1 s to 30 s), each beat is cut off after one interval so a hung request cannot outlive the lease,
  * and a lease with no successful beat for a whole TTL is assumed lost.
@@ -43,6 +48,7 @@ export function holdLease(
   let intervalMs = MAX_INTERVAL_MS;
   let last = FIRST_HEARTBEAT;
   let lastSuccess = Date.now();
+  const ttlListeners: Array<(ttlMs: number) => void> = [];
 
   const finish = (reason: LeaseEnd, detail: string) => {
     if (end) return;
@@ -57,13 +63,15 @@ export function holdLease(
       const response = await client.beta.environments.work.heartbeat(
         work.id,
         { environment_id: work.environmentId, expected_last_heartbeat: last },
-        { signal: AbortSignal.any([cutoff, controller.signal]), maxRetries: 0 },
+        // The client's own retries stay on (as in the SDK's loop): the cutoff bounds the whole call.
+        { signal: AbortSignal.any([cutoff, controller.signal]) },
       );
       lastSuccess = Date.now();
       last = response.last_heartbeat;
       if (response.ttl_seconds > 0) {
         ttlMs = response.ttl_seconds * 1000;
         intervalMs = Math.max(1000, Math.min(ttlMs / 2, MAX_INTERVAL_MS));
+        for (const listener of ttlListeners) listener(ttlMs);
       }
       if (response.state === 'stopping' || response.state === 'stopped') {
         finish('stopping', `work item is ${response.state}`);
@@ -83,9 +91,14 @@ export function holdLease(
     }
   };
 
+  let firstBeatDone: () => void = () => undefined;
+  const firstBeat = new Promise<void>((resolve) => {
+    firstBeatDone = resolve;
+  });
   void (async () => {
     while (!controller.signal.aborted) {
       await beat();
+      firstBeatDone();
       if (controller.signal.aborted) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, intervalMs);
@@ -108,6 +121,11 @@ export function holdLease(
     },
     get ttlMs() {
       return ttlMs;
+    },
+    firstBeat,
+    onTtl(listener) {
+      ttlListeners.push(listener);
+      listener(ttlMs);
     },
     release: () => finish('released', 'released by the worker'),
   };

@@ -184,3 +184,24 @@ export async function syncMemoryStore(
     emit({ type: 'error', sessionId, message: `memory store ${store.storeId}: ${describeError(error)}` });
   }
 }
+
+/** Downloads every memory store the session attaches into its sandbox (`/mnt/memory/<store>`). */
+export async function mountMemoryStores(
+  client: Anthropic,
+  session: { resources?: unknown },
+  sandbox: () => Promise<Sandbox>,
+  sessionId: string,
+  emit: (event: RunnerEvent) => void,
+): Promise<MountedMemoryStore[]> {
+  const resources = ((session.resources ?? []) as MemoryStoreResource[]).filter(
+    (resource) => resource.type === 'memory_store',
+  );
+  const stores: MountedMemoryStore[] = [];
+  for (const resource of resources) {
+    const store = new MountedMemoryStore(client, sandbox, resource);
+    const count = await store.download();
+    stores.push(store);
+    emit({ type: 'memory.mounted', sessionId, storeId: store.storeId, root: store.root, memories: count });
+  }
+  return stores;
+}

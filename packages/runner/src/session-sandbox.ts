@@ -1,4 +1,5 @@
-import { type Sandbox, SandboxNotFoundError, type Statebox } from '@statebox/core';
+import type Anthropic from '@anthropic-ai/sdk';
+import type { Sandbox, Statebox } from '@statebox/core';
 import { describeError, type RunnerEvent } from './events.js';
 
 /** Labels that tie a sandbox to a Managed Agents session, so any runner replica can find it. */
@@ -17,6 +18,11 @@ export type SandboxAcquisition = {
   ms: number;
 };
 
+/** A `statebox.fork_from` that may not be honoured; the message says why and what to do. */
+export class ForkRefusedError extends Error {
+  override readonly name = 'ForkRefusedError';
+}
+
 /**
  * Finds the sandbox of a session through the provider's labels, with no local database, so runner
  * restarts and replicas on other machines agree on it.
@@ -24,8 +30,11 @@ export type SandboxAcquisition = {
 export async function findSessionSandbox(
   statebox: Statebox,
   sessionId: string,
+  environmentId?: string,
 ): Promise<Sandbox | undefined> {
-  const found = await statebox.list({ labels: { [SESSION_LABEL]: sessionId } });
+  const found = await statebox.list({
+    labels: { [SESSION_LABEL]: sessionId, ...(environmentId && { [ENVIRONMENT_LABEL]: environmentId }) },
+  });
   // Two sandboxes for one session can only come from a crash between create and its first use; the
   // oldest one is the one that may hold work.
   return found.sort((a, b) => a.info.createdAt.localeCompare(b.info.createdAt))[0];
@@ -34,10 +43,22 @@ export async function findSessionSandbox(
 /**
  * The sandbox a work item for `sessionId` should run in: the session's own (resumed if suspended),
  * else a fork of the session named in `statebox.fork_from` (running or suspended), else a new one.
+ *
+ * A fork is allowed only from a session of the same environment and, unless `forkAcrossAgents`, of the
+ * same agent: the parent is looked up with the environment key (which the API scopes to its
+ * environment) and its sandbox by both labels, so metadata cannot reach another environment's state.
+ * A refusal is a `ForkRefusedError` whose message the session is shown.
  */
 export async function acquireSessionSandbox(
   statebox: Statebox,
-  session: { id: string; environmentId: string; metadata: Record<string, string> },
+  client: Anthropic,
+  session: {
+    id: string;
+    environmentId: string;
+    agentId: string | undefined;
+    metadata: Record<string, string>;
+    forkAcrossAgents: boolean;
+  },
 ): Promise<SandboxAcquisition> {
   const started = performance.now();
   const labels = {
@@ -45,7 +66,7 @@ export async function acquireSessionSandbox(
     [ENVIRONMENT_LABEL]: session.environmentId,
     [MANAGED_BY_LABEL]: 'statebox-runner',
   };
-  const existing = await findSessionSandbox(statebox, session.id);
+  const existing = await findSessionSandbox(statebox, session.id, session.environmentId);
   if (existing) {
     if (existing.status === 'suspended') {
       await existing.resume();
@@ -55,17 +76,43 @@ export async function acquireSessionSandbox(
   }
   const parentSession = session.metadata[FORK_FROM_METADATA];
   if (parentSession) {
-    const parent = await findSessionSandbox(statebox, parentSession);
+    await authorizeFork(client, session, parentSession);
+    const parent = await findSessionSandbox(statebox, parentSession, session.environmentId);
     if (!parent) {
-      throw new SandboxNotFoundError(`(sandbox of session ${parentSession})`, {
-        operation: `fork for session ${session.id}`,
-      });
+      throw new ForkRefusedError(
+        `cannot fork session ${parentSession}: it has no sandbox yet (it never ran a tool on this environment). Send it a message first, or create this session without ${FORK_FROM_METADATA}.`,
+      );
     }
     const child = await parent.fork({ labels });
     return { sandbox: child, how: 'forked', from: parentSession, ms: performance.now() - started };
   }
   const sandbox = await statebox.create({ labels });
   return { sandbox, how: 'created', ms: performance.now() - started };
+}
+
+async function authorizeFork(
+  client: Anthropic,
+  session: { id: string; environmentId: string; agentId: string | undefined; forkAcrossAgents: boolean },
+  parentId: string,
+): Promise<void> {
+  if (parentId === session.id) {
+    throw new ForkRefusedError(`session ${session.id} names itself in ${FORK_FROM_METADATA}`);
+  }
+  const parent = await client.beta.sessions.retrieve(parentId).catch((error: { status?: number }) => {
+    if (error.status === 403 || error.status === 404) return undefined;
+    throw error;
+  });
+  if (!parent || parent.environment_id !== session.environmentId) {
+    throw new ForkRefusedError(
+      `cannot fork session ${parentId}: no such session in environment ${session.environmentId} (a session may fork only a session of its own environment)`,
+    );
+  }
+  const parentAgent = (parent as { agent?: { id?: string } }).agent?.id;
+  if (!session.forkAcrossAgents && parentAgent !== session.agentId) {
+    throw new ForkRefusedError(
+      `cannot fork session ${parentId}: it runs agent ${parentAgent}, this session runs ${session.agentId} (start the worker with forkAcrossAgents / --fork-across-agents to allow it)`,
+    );
+  }
 }
 
 /**

@@ -25,12 +25,8 @@ export async function installSkills(
       const safeName = /^[A-Za-z0-9._-]+$/.test(name) && !/^\.+$/.test(name) ? name : skill.skill_id;
       const directory = `${options.workdir}/skills/${safeName}`;
       const entries = await readArchive(archive);
-      // Archives usually wrap everything in one top directory; strip it so SKILL.md lands at the root.
-      const tops = new Set(entries.map((entry) => entry.path.split('/')[0]));
-      const strip = tops.size === 1 && entries.every((entry) => entry.path.includes('/'));
       for (const entry of entries) {
-        const relative = strip ? entry.path.slice(entry.path.indexOf('/') + 1) : entry.path;
-        await sandbox.writeFile(`${directory}/${relative}`, entry.data, {
+        await sandbox.writeFile(`${directory}/${entry.path}`, entry.data, {
           mode: entry.executable ? 0o755 : 0o644,
         });
       }

@@ -4,59 +4,23 @@ import { SessionToolRunner, WorkPoller } from '@anthropic-ai/sdk/helpers/beta/en
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
 import { describeError, type RunnerEvent } from './events.js';
+import { instrumentTool, refusingTools } from './instrument.js';
+import { sweepEnvironment } from './janitor.js';
 import { holdLease, type Lease, sessionsTokenFromSecret } from './lease.js';
-import { type MemoryStoreResource, MountedMemoryStore, syncMemoryStore } from './memory.js';
+import { type MountedMemoryStore, mountMemoryStores, syncMemoryStore } from './memory.js';
+import type { RunnerOptions } from './options.js';
 import { Semaphore } from './semaphore.js';
 import {
   acquireSessionSandbox,
-  ENVIRONMENT_LABEL,
+  ForkRefusedError,
   findSessionSandbox,
   releaseSandbox,
-  SESSION_LABEL,
 } from './session-sandbox.js';
+import { awaitOwnership, otherLiveWork, turnUnderWay } from './session-work.js';
 import { installSkills, type SkillReference } from './skills.js';
 import { copyBashState, createToolset } from './tools/index.js';
 
-export type RunnerOptions = {
-  environmentId: string;
-  /** The environment key (`sk-ant-oat01-…`) from the Console: polls the queue and answers sessions. */
-  environmentKey: string;
-  /** API base URL. Default: `ANTHROPIC_BASE_URL`, else the SDK's. */
-  baseURL?: string;
-  /** Where sandboxes live. Default: the configured statebox (config file, `STATEBOX_PROVIDER`, or local). */
-  statebox?: Statebox;
-  /** Sessions served at once. Default 4. */
-  concurrency?: number;
-  /**
-   * A session idle (its turn ended, nothing outstanding) for this long is released: the runner stops
-   * serving it and suspends its sandbox. Its next message queues new work, which resumes the sandbox.
-   * Default 60 000 ms.
-   */
-  idleMs?: number;
-  /** What happens to the sandbox of a terminated or archived session. Default `'destroy'`. */
-  terminatedSandbox?: 'destroy' | 'suspend' | 'keep';
-  /** Sandbox working directory, where skills land (`<workdir>/skills/<name>`). Default `/workspace`. */
-  workdir?: string;
-  /** How often memory stores are synced back while a session runs. Default 15 000 ms; `null` disables memory. */
-  memorySyncIntervalMs?: number | null;
-  /** Default per-call timeout of the bash tool. Default 120 000 ms. */
-  toolTimeoutMs?: number;
-  /** Extra tools (custom tools declared on the agent), built per session. */
-  customTools?: (context: { sessionId: string; sandbox: () => Promise<Sandbox> }) => BetaRunnableTool[];
-  /** Progress: every claim, sandbox start, tool call, suspend and stop. */
-  onEvent?: (event: RunnerEvent) => void;
-  /** `Anthropic-Worker-ID`. Default `<hostname>-<pid>`. */
-  workerId?: string;
-  /**
-   * How often the runner sweeps the environment's sandboxes: a terminated or archived session's sandbox
-   * gets the `terminatedSandbox` policy, and a running sandbox that no runner serves (its runner crashed)
-   * is suspended. Default 60 000 ms; `null` disables the sweep.
-   */
-  janitorIntervalMs?: number | null;
-  /** Poll tuning (tests use small values). */
-  pollBlockMs?: number | null;
-  reclaimOlderThanMs?: number | null;
-};
+export type { RunnerOptions } from './options.js';
 
 const DRAIN_TIMEOUT_MS = 30_000;
 
@@ -87,8 +51,6 @@ export class Runner {
   readonly #client: Anthropic;
   readonly #statebox: Statebox;
   readonly #active = new Map<string, ActiveSession>();
-  /** Sessions claimed by this runner, from the claim until their sandbox is released. */
-  readonly #claimed = new Set<string>();
   readonly #stopping = new AbortController();
   #running: Promise<void> | undefined;
 
@@ -191,31 +153,16 @@ export class Runner {
   }
 
   /**
-   * One sweep over this environment's sandboxes (see `janitorIntervalMs`). Sessions this runner is
-   * serving are left alone. Public so an operator can run it on demand.
+   * One sweep over this environment's sandboxes (see `janitorIntervalMs`). Public so an operator can
+   * run it on demand.
    */
-  async sweep(): Promise<void> {
-    const served = new Set([...this.activeSessions, ...this.#claimed]);
-    const sandboxes = await this.#statebox.list({
-      labels: { [ENVIRONMENT_LABEL]: this.#options.environmentId },
+  sweep(): Promise<void> {
+    return sweepEnvironment({
+      client: this.#client,
+      statebox: this.#statebox,
+      environmentId: this.#options.environmentId,
+      release: (sandbox, sessionId, outcome) => this.#release(sandbox, sessionId, outcome),
     });
-    for (const sandbox of sandboxes) {
-      const sessionId = sandbox.labels[SESSION_LABEL];
-      if (!sessionId || served.has(sessionId)) continue;
-      const session = await this.#client.beta.sessions
-        .retrieve(sessionId)
-        .catch((error: { status?: number }) =>
-          error.status === 404 ? ({ status: 'terminated' } as const) : undefined,
-        );
-      if (!session) continue;
-      if (session.status === 'terminated') {
-        if (this.#options.terminatedSandbox !== 'keep' || sandbox.status === 'running') {
-          await this.#release(sandbox, sessionId, 'terminated');
-        }
-      } else if (sandbox.status === 'running' && session.status === 'idle') {
-        await this.#release(sandbox, sessionId, 'idle');
-      }
-    }
   }
 
   #startJanitor(): { stop(): void; idle(): Promise<void> } {
@@ -240,24 +187,49 @@ export class Runner {
       if (end !== 'released') this.#emit({ type: 'lease.ended', workId: work.id, end, detail });
     });
     let sessionId: string | undefined;
-    let outcome: 'idle' | 'terminated' | 'shutdown' | 'lost' = 'idle';
+    let outcome: 'idle' | 'terminated' | 'shutdown' | 'lost' | 'duplicate' = 'idle';
     let sandbox: Sandbox | undefined;
     try {
       if (work.data.type !== 'session') return;
       sessionId = work.data.id;
-      this.#claimed.add(sessionId);
       this.#emit({ type: 'work.claimed', workId: work.id, sessionId });
+      // A duplicate or re-delivered item for a session another item serves waits for it to end, so one
+      // tool call never runs in two places; the queue decides, so this holds across replicas.
+      const waiting = AbortSignal.any([lease.signal, this.#stopping.signal]);
+      const owner = await awaitOwnership(
+        this.#client,
+        { id: work.id, environmentId: work.environment_id, sessionId },
+        waiting,
+        (current) =>
+          this.#emit({ type: 'work.waiting', workId: work.id, sessionId: sessionId!, behind: current }),
+      );
+      if (!owner) {
+        outcome = lease.end === 'lost' || lease.end === 'rejected' ? 'lost' : 'duplicate';
+        return;
+      }
+      if (work.latest_heartbeat_at) await this.#graceForPreviousHolder(work, sessionId, lease);
       const session = await client.beta.sessions.retrieve(sessionId, {}, { signal: lease.signal });
       if (session.status === 'terminated') {
         outcome = 'terminated';
         sandbox = await findSessionSandbox(this.#statebox, sessionId);
         return;
       }
-      const acquired = await acquireSessionSandbox(this.#statebox, {
-        id: sessionId,
-        environmentId: work.environment_id,
-        metadata: (session.metadata ?? {}) as Record<string, string>,
-      });
+      let acquired: Awaited<ReturnType<typeof acquireSessionSandbox>>;
+      try {
+        acquired = await acquireSessionSandbox(this.#statebox, this.#client, {
+          id: sessionId,
+          environmentId: work.environment_id,
+          agentId: (session as { agent?: { id?: string } }).agent?.id,
+          metadata: (session.metadata ?? {}) as Record<string, string>,
+          forkAcrossAgents: this.#options.forkAcrossAgents ?? false,
+        });
+      } catch (error) {
+        if (!(error instanceof ForkRefusedError)) throw error;
+        // The session learns why through its tool results, the one channel a worker writes to.
+        this.#emit({ type: 'fork.refused', sessionId, message: error.message });
+        await this.#serve(work, sessionId, client, lease, refusingTools(error.message));
+        return;
+      }
       sandbox = acquired.sandbox;
       if (acquired.how === 'forked' && acquired.from) await copyBashState(sandbox, acquired.from, sessionId);
       this.#emit({
@@ -268,15 +240,11 @@ export class Runner {
         ...(acquired.from && { from: acquired.from }),
         ms: acquired.ms,
       });
-      const current = sandbox;
-      const sandboxHandle = async () => {
-        if (current.status === 'suspended') await current.resume();
-        return current;
-      };
+      const sandboxHandle = this.#sandboxHandle(sandbox, sessionId);
       const skills = ((session as { agent?: { skills?: SkillReference[] } }).agent?.skills ??
         []) as SkillReference[];
       if (skills.length > 0) {
-        const installed = await installSkills([client, this.#client], current, skills, {
+        const installed = await installSkills([client, this.#client], sandbox, skills, {
           workdir: this.#options.workdir,
           onError: (skillId, error) =>
             this.#emit({
@@ -291,8 +259,21 @@ export class Runner {
           skills: installed.map((skill) => skill.directory),
         });
       }
-      const stores = await this.#mountMemory(client, session, sandboxHandle, sessionId);
-      await this.#serve(work, sessionId, client, lease, sandboxHandle, stores);
+      const stores =
+        this.#options.memorySyncIntervalMs === null
+          ? []
+          : await mountMemoryStores(client, session, sandboxHandle, sessionId, (event) => this.#emit(event));
+      const tools = this.#tools(sessionId, sandboxHandle, stores);
+      await this.#serve(work, sessionId, client, lease, tools, stores);
+      // A message that came as the session idled out found this item live, so no new item was queued
+      // for it: serve again rather than stop the item and leave that turn to no one.
+      while (
+        !lease.signal.aborted &&
+        !this.#stopping.signal.aborted &&
+        (await turnUnderWay(client, sessionId))
+      ) {
+        await this.#serve(work, sessionId, client, lease, tools, stores);
+      }
       if (lease.end === 'lost' || lease.end === 'rejected') outcome = 'lost';
       else if (this.#stopping.signal.aborted) outcome = 'shutdown';
       else {
@@ -306,10 +287,20 @@ export class Runner {
       if (lease.end === 'lost') outcome = 'lost';
       else this.#emit({ type: 'error', sessionId, workId: work.id, message: describeError(error) });
     } finally {
+      // Drained mid-turn: the item is not stopped but left to lapse, so the queue hands it to another
+      // worker after the lease TTL (a stopped item is not queued again until the next user message).
+      const handOver =
+        outcome === 'shutdown' &&
+        sessionId !== undefined &&
+        (await turnUnderWay(client, sessionId).catch(() => true));
       // A lost lease means another worker owns this session now: touch neither its sandbox nor its item.
-      if (outcome !== 'lost') {
-        if (sandbox && sessionId) await this.#release(sandbox, sessionId, outcome);
-        lease.release();
+      if (outcome !== 'lost' && sandbox && sessionId && outcome !== 'duplicate') {
+        await this.#releaseUnlessServed(sandbox, sessionId, outcome, work);
+      }
+      lease.release();
+      if (handOver) {
+        this.#emit({ type: 'work.handed-over', workId: work.id, sessionId: sessionId ?? '' });
+      } else if (outcome !== 'lost') {
         await client.beta.environments.work
           .stop(work.id, { environment_id: work.environment_id, force: true })
           .catch((error: { status?: number }) => {
@@ -317,60 +308,138 @@ export class Runner {
               this.#emit({ type: 'error', workId: work.id, message: describeError(error) });
           });
         this.#emit({ type: 'work.stopped', workId: work.id, sessionId: sessionId ?? '', outcome });
-      } else {
-        lease.release();
       }
-      if (sessionId) this.#claimed.delete(sessionId);
     }
   }
 
-  /** Answers the session's tool calls in its sandbox until it idles, terminates, or we stop. */
+  /**
+   * A re-delivered item (one that was heartbeated before this worker polled it) may still have a
+   * holder that has not yet learnt it lost the lease: it finds out at its next heartbeat, at most one
+   * beat interval (half the TTL, up to 30 s) away, and then stops its call in flight. Serving before
+   * that would read a history without the result it is about to post, and answer the call twice
+   * (seen in the lost-lease test), so the new holder waits out one interval first.
+   */
+  async #graceForPreviousHolder(work: WorkItem, sessionId: string, lease: Lease): Promise<void> {
+    await Promise.race([lease.firstBeat, delay(10_000, lease.signal)]);
+    const waitMs = Math.min(lease.ttlMs / 2, 30_000) + 1000;
+    this.#emit({ type: 'work.redelivered', workId: work.id, sessionId, waitMs });
+    await delay(waitMs, lease.signal);
+  }
+
+  /**
+   * The session's sandbox as the tools ask for it at every call. Its status is read from the provider
+   * each time, so a sandbox suspended meanwhile (a sweep, or a worker that finished with the session as
+   * this one claimed it) is resumed rather than failing the call.
+   */
+  #sandboxHandle(sandbox: Sandbox, sessionId: string): () => Promise<Sandbox> {
+    return async () => {
+      const info = await sandbox.refresh();
+      if (info.status === 'suspended') {
+        const started = performance.now();
+        await sandbox.resume();
+        this.#emit({
+          type: 'sandbox.ready',
+          sessionId,
+          sandboxId: sandbox.id,
+          how: 'resumed',
+          ms: performance.now() - started,
+        });
+      }
+      return sandbox;
+    };
+  }
+
+  /**
+   * Suspends (or applies the terminated policy to) the sandbox after this worker's item ends, unless
+   * another live work item names the session: then a worker is about to serve it, and suspending now
+   * would fail its next tool call.
+   */
+  async #releaseUnlessServed(
+    sandbox: Sandbox,
+    sessionId: string,
+    outcome: 'idle' | 'terminated' | 'shutdown',
+    work: WorkItem,
+  ): Promise<void> {
+    if (outcome !== 'terminated') {
+      const served = await otherLiveWork(this.#client, work.environment_id, sessionId, work.id).catch(
+        () => false,
+      );
+      if (served) {
+        this.#emit({
+          type: 'sandbox.kept',
+          sessionId,
+          sandboxId: sandbox.id,
+          reason: 'another work item serves the session',
+        });
+        return;
+      }
+    }
+    await this.#release(sandbox, sessionId, outcome);
+  }
+
+  #tools(
+    sessionId: string,
+    sandbox: () => Promise<Sandbox>,
+    stores: MountedMemoryStore[],
+  ): BetaRunnableTool[] {
+    return [
+      ...createToolset({
+        sandbox,
+        sessionId,
+        workdir: this.#options.workdir,
+        allowedRoots: [`${this.#options.workdir}/skills`, ...stores.map((store) => store.root)],
+        readOnlyRoots: stores.filter((store) => store.readOnly).map((store) => store.root),
+        defaultTimeoutMs: this.#options.toolTimeoutMs,
+      }),
+      ...(this.#options.customTools?.({ sessionId, sandbox }) ?? []),
+    ];
+  }
+
+  /** Answers the session's tool calls until it idles, terminates, or we stop. */
   async #serve(
     work: WorkItem,
     sessionId: string,
     client: Anthropic,
     lease: Lease,
-    sandbox: () => Promise<Sandbox>,
-    stores: MountedMemoryStore[],
+    baseTools: BetaRunnableTool[],
+    stores: MountedMemoryStore[] = [],
   ): Promise<void> {
     const controller = new AbortController();
     lease.signal.addEventListener('abort', () => controller.abort(), { once: true });
-    let inFlight = 0;
+    // A call counts as in flight from its start until the SDK surfaces it, i.e. after its result is
+    // posted: a drain that stopped waiting when the tool returned aborted the post, and the next worker
+    // ran the call again (seen in the rolling-restart test).
+    const pending = new Set<string>();
     let wakeDrain: (() => void) | undefined;
+    const settle = (toolUseId: string) => {
+      pending.delete(toolUseId);
+      if (pending.size === 0) wakeDrain?.();
+    };
     const active: ActiveSession = {
       workId: work.id,
       sessionId,
       controller,
       get inFlight() {
-        return inFlight;
+        return pending.size;
       },
       drained: () =>
-        inFlight === 0
+        pending.size === 0
           ? Promise.resolve()
           : new Promise<void>((resolve) => {
               wakeDrain = resolve;
             }),
     };
     this.#active.set(work.id, active);
-    const readOnlyRoots = stores.filter((store) => store.readOnly).map((store) => store.root);
-    const tools = [
-      ...createToolset({
-        sandbox,
-        sessionId,
-        workdir: this.#options.workdir,
-        allowedRoots: [`${this.#options.workdir}/skills`, ...stores.map((store) => store.root)],
-        readOnlyRoots,
-        defaultTimeoutMs: this.#options.toolTimeoutMs,
-      }),
-      ...(this.#options.customTools?.({ sessionId, sandbox }) ?? []),
-    ].map((tool) =>
-      this.#instrument(tool, sessionId, {
-        start: () => {
-          inFlight++;
+    const tools = baseTools.map((tool) =>
+      instrumentTool(tool, {
+        signal: controller.signal,
+        draining: this.#stopping.signal,
+        timeoutMs: this.#options.toolTimeoutMs,
+        start: (toolUseId) => {
+          if (toolUseId) pending.add(toolUseId);
         },
-        end: () => {
-          inFlight--;
-          if (inFlight === 0) wakeDrain?.();
+        end: (name, input, isError, ms) => {
+          this.#emit({ type: 'tool.done', sessionId, name, input, isError, ms });
         },
       }),
     );
@@ -383,7 +452,12 @@ export class Runner {
         maxIdleMs: this.#options.idleMs,
         signal: controller.signal,
       });
+      // A result keeps being retried for as long as the lease could still be live, as the SDK's own
+      // worker does (the hook is marked internal there; without it the window is a fixed 5 min).
+      const retryWindow = (runner as { _setSendRetryWindow?: (ms: number) => void })._setSendRetryWindow;
+      if (retryWindow) lease.onTtl((ttlMs) => retryWindow.call(runner, ttlMs));
       for await (const call of runner) {
+        settle(call.toolUseId);
         if (!call.posted)
           this.#emit({ type: 'error', sessionId, message: `result of ${call.name} not posted` });
         if (stores.length > 0 && Date.now() - lastSync >= syncInterval) {
@@ -394,69 +468,10 @@ export class Runner {
     } catch (error) {
       if (!controller.signal.aborted) throw error;
     } finally {
+      pending.clear();
+      wakeDrain?.();
       this.#active.delete(work.id);
     }
-  }
-
-  /** Wraps a tool to count calls in flight (for draining) and report each call with its duration. */
-  #instrument(
-    tool: BetaRunnableTool,
-    sessionId: string,
-    hooks: { start: () => void; end: () => void },
-  ): BetaRunnableTool {
-    return {
-      ...tool,
-      run: async (input: unknown, context?: unknown) => {
-        hooks.start();
-        const started = performance.now();
-        let isError = false;
-        try {
-          return await (tool.run as (input: unknown, context?: unknown) => ReturnType<typeof tool.run>)(
-            input,
-            context,
-          );
-        } catch (error) {
-          isError = true;
-          throw error;
-        } finally {
-          hooks.end();
-          this.#emit({
-            type: 'tool.done',
-            sessionId,
-            name: tool.name,
-            input,
-            isError,
-            ms: performance.now() - started,
-          });
-        }
-      },
-    } as BetaRunnableTool;
-  }
-
-  async #mountMemory(
-    client: Anthropic,
-    session: { resources?: unknown },
-    sandbox: () => Promise<Sandbox>,
-    sessionId: string,
-  ): Promise<MountedMemoryStore[]> {
-    if (this.#options.memorySyncIntervalMs === null) return [];
-    const resources = ((session.resources ?? []) as MemoryStoreResource[]).filter(
-      (resource) => resource.type === 'memory_store',
-    );
-    const stores: MountedMemoryStore[] = [];
-    for (const resource of resources) {
-      const store = new MountedMemoryStore(client, sandbox, resource);
-      const count = await store.download();
-      stores.push(store);
-      this.#emit({
-        type: 'memory.mounted',
-        sessionId,
-        storeId: store.storeId,
-        root: store.root,
-        memories: count,
-      });
-    }
-    return stores;
   }
 
   /** After a session's work ends: suspend its sandbox, or apply the terminated-session policy. */
@@ -482,11 +497,23 @@ export class Runner {
 
 type WorkItem = {
   id: string;
+  latest_heartbeat_at?: string | null;
   environment_id: string;
   secret: string | null;
   data: { type?: string; id: string };
 };
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }

@@ -13,6 +13,7 @@ import {
   strategies,
 } from '../demo-transcripts.js';
 import { bold, dim, green, red } from '../print.js';
+import { startProviderEmulator } from '../provider-emulators.js';
 import { runForks, runTurn } from './session.js';
 
 export type DemoOptions = { json?: boolean; provider?: string; idleSeconds?: number };
@@ -49,6 +50,8 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const step = (line: string) =>
     say(`${dim(`+${((performance.now() - started) / 1000).toFixed(1).padStart(5)}s`)} ${line}`);
+  const providerEmulator = await startProviderEmulator();
+  if (providerEmulator) say(dim(providerEmulator.description));
   const statebox = createStatebox();
   const provider = await statebox.provider();
   const backend = await openBackend();
@@ -143,6 +146,7 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
       }
     }
     await backend.close();
+    await providerEmulator?.close();
   }
 
   async function openBackend(): Promise<Backend> {

@@ -1,10 +1,13 @@
+import Anthropic from '@anthropic-ai/sdk';
 import { ConfigError } from '@statebox/core';
 import { Runner } from '@statebox/runner';
+import { watchLaunchers } from '../launchers.js';
 import { dim, formatRunnerEvent } from '../print.js';
 
 export type WorkerCommandOptions = {
   concurrency?: number;
   idleMs?: number;
+  forkAcrossAgents?: boolean;
   json?: boolean;
   env?: NodeJS.ProcessEnv;
 };
@@ -29,6 +32,14 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<void
       'statebox worker needs STATEBOX_ENVIRONMENT_ID (env_...).',
     );
   }
+  // One call before polling, so a wrong key or environment id is one clear line (the poller would
+  // throw the same answer from its loop and its sweep).
+  const client = new Anthropic({
+    apiKey: null,
+    authToken: environmentKey,
+    ...(env.ANTHROPIC_BASE_URL && { baseURL: env.ANTHROPIC_BASE_URL }),
+  });
+  await client.beta.environments.work.list(environmentId, { limit: 1 });
   const started = performance.now();
   const runner = new Runner({
     environmentId,
@@ -36,6 +47,7 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<void
     ...(env.ANTHROPIC_BASE_URL && { baseURL: env.ANTHROPIC_BASE_URL }),
     ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
     ...(options.idleMs !== undefined && { idleMs: options.idleMs }),
+    ...(options.forkAcrossAgents && { forkAcrossAgents: true }),
     onEvent: (event) => {
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
@@ -48,5 +60,13 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<void
   const stop = () => void runner.shutdown();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await runner.run();
+  const unwatch = watchLaunchers((command) => {
+    process.stderr.write(`statebox worker: its launcher (${command}) exited; draining as on SIGTERM\n`);
+    stop();
+  });
+  try {
+    await runner.run();
+  } finally {
+    unwatch();
+  }
 }
