@@ -125,22 +125,14 @@ describe('createProvider', () => {
   });
 
   it('names the missing adapter package and how to install it', async () => {
-    // Every adapter is in this workspace, so a package that exists nowhere stands in for a missing one.
-    const packages = { daytona: '@statebox/not-installed-daytona' };
-    const error = await configError(() =>
-      createProvider(undefined, { cwd: project, env: { STATEBOX_PROVIDER: 'daytona' }, packages }),
-    );
-    expect(error.option).toBe('@statebox/not-installed-daytona');
-    expect(error.message).toContain("Provider 'daytona' needs the package @statebox/not-installed-daytona");
-    expect(error.message).toContain('pnpm add @statebox/not-installed-daytona');
-  });
-
-  it('loads an adapter package named in `packages` in place of the default one', async () => {
-    const provider = await createProvider(
-      { provider: 'docker' },
-      { cwd: project, env: {}, packages: { docker: '@statebox/local' } },
-    );
-    expect(provider.name).toBe('local');
+    const error = await configError(() => load(undefined, { STATEBOX_PROVIDER: 'daytona' }));
+    expect(error.option).toBe('@statebox/daytona');
+    expect(error.message).toContain('@statebox/daytona');
+    expect(error.message).toContain('pnpm add @statebox/daytona');
+    // A provider whose package is not in this workspace (a workspace package resolves through pnpm's
+    // hoisted .pnpm/node_modules once anything depends on it, as @statebox/tensorlake now does).
+    const explicit = await configError(() => load({ provider: 'cloudflare' }));
+    expect(explicit.option).toBe('@statebox/cloudflare');
   });
 
   it('rejects an invalid provider name, listing the valid ones', async () => {
@@ -169,15 +161,10 @@ describe('createProvider', () => {
   });
 
   it('createStatebox creates the provider lazily and retries after a failure', async () => {
-    // A package name that nothing in the workspace resolves, installed into the project afterwards.
-    const statebox = createStatebox({
-      provider: { provider: 'docker' },
-      cwd: project,
-      env: {},
-      packages: { docker: '@statebox/fixture-docker' },
-    });
+    // An adapter that is in no workspace package's dependencies, so that only the project can supply it.
+    const statebox = createStatebox({ provider: { provider: 'daytona' }, cwd: project, env: {} });
     await configError(() => statebox.provider());
-    await installAdapter('@statebox/fixture-docker', fixtureAdapter('fixture-docker'));
-    expect((await statebox.provider()).name).toBe('fixture-docker');
+    await installAdapter('@statebox/daytona', fixtureAdapter('fixture-daytona'));
+    expect((await statebox.provider()).name).toBe('fixture-daytona');
   });
 });
