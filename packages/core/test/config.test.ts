@@ -161,10 +161,9 @@ describe('createProvider', () => {
   });
 
   it('createStatebox creates the provider lazily and retries after a failure', async () => {
-    // An adapter that is in no workspace package's dependencies, so that only the project can supply it.
-    const statebox = createStatebox({ provider: { provider: 'daytona' }, cwd: project, env: {} });
+    const statebox = createStatebox({ provider: { provider: 'docker' }, cwd: project, env: {} });
     await configError(() => statebox.provider());
-    await installAdapter('@statebox/daytona', fixtureAdapter('fixture-daytona'));
-    expect((await statebox.provider()).name).toBe('fixture-daytona');
+    await installAdapter('@statebox/docker', fixtureAdapter('fixture-docker'));
+    expect((await statebox.provider()).name).toBe('fixture-docker');
   });
 });
