@@ -5,6 +5,7 @@ import { emulatorCommand } from './commands/emulator.js';
 import { runForks, runTurn } from './commands/session.js';
 import { workerCommand } from './commands/worker.js';
 import { describeFailure, integerFlag, UsageError } from './errors.js';
+import { isOperatorVerb, operatorUsage, runOperatorVerb } from './operate/index.js';
 import { red } from './print.js';
 
 const usage = `statebox: sandboxes whose state outlives their compute
@@ -25,7 +26,7 @@ Usage:
   statebox emulator [--port N] [--transcripts DIR]
       An offline Managed Agents API on loopback, for development and tests. It plays the demo's
       transcripts (and those in DIR) and prints the variables to export for session and worker.
-
+${operatorUsage}
 Environment:
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL          application side (session)
   ANTHROPIC_ENVIRONMENT_KEY, STATEBOX_ENVIRONMENT_ID   worker side
@@ -59,6 +60,7 @@ function parse(argv: string[]) {
 let role: 'application' | 'worker' = 'application';
 
 async function main(argv: string[]): Promise<number> {
+  if (isOperatorVerb(argv[0])) return runOperatorVerb(argv);
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -23,6 +23,14 @@ export {
   TransientError,
   UnsupportedCapabilityError,
 } from './errors.js';
+export type {
+  PruneItem,
+  PruneOptions,
+  PruneReport,
+  SandboxUsage,
+  TerminalRequest,
+  TerminalSession,
+} from './operator.js';
 export { DEFAULT_WORKDIR, resolveSandboxPath } from './paths.js';
 export type {
   CreateRequest,

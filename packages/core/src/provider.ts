@@ -1,4 +1,11 @@
 import type { SandboxCapabilities } from './capabilities.js';
+import type {
+  PruneOptions,
+  PruneReport,
+  SandboxUsage,
+  TerminalRequest,
+  TerminalSession,
+} from './operator.js';
 
 /**
  * The `statebox-v1` provider contract: what every backend adapter implements.
@@ -74,6 +81,23 @@ export type SandboxProvider = {
 
   /** Destroys the sandbox and its state. Idempotent: destroying an unknown or destroyed id resolves. */
   destroy(sandboxId: string): Promise<void>;
+
+  /**
+   * Optional: an interactive program on a pseudo-terminal of the sandbox's own (`statebox shell`).
+   * The sandbox must be running (`InvalidStateError` otherwise). Its processes end with the session,
+   * and a suspend or destroy ends the session.
+   */
+  terminal?(sandboxId: string, request: TerminalRequest): Promise<TerminalSession>;
+
+  /** Optional: the disk the sandbox holds (`statebox ls`, `inspect`). */
+  usage?(sandboxId: string): Promise<SandboxUsage>;
+
+  /**
+   * Optional: removes what crashed processes left in the backend's state (orphaned layers, stale locks,
+   * half-made sandboxes), never anything a live operation or a listed sandbox uses. With `dryRun`,
+   * only reports.
+   */
+  prune?(options: PruneOptions): Promise<PruneReport>;
 };
 
 export type SandboxStatus = 'running' | 'suspended';

@@ -5,11 +5,16 @@ import {
   type ForkRequest,
   type ListFilter,
   ProviderError,
+  type PruneOptions,
+  type PruneReport,
   type ReadFileOptions,
   type SandboxCapabilities,
   type SandboxInfo,
   SandboxNotFoundError,
   type SandboxProvider,
+  type SandboxUsage,
+  type TerminalRequest,
+  type TerminalSession,
   type WriteFileOptions,
 } from '@statebox/core';
 import { execCommand } from './exec.js';
@@ -31,7 +36,9 @@ import {
 } from './labels.js';
 import { createEgressNetwork, egressNetworkName, removeNetwork } from './network.js';
 import type { ResolvedOptions } from './options.js';
+import { pruneState, sandboxUsage } from './prune.js';
 import { type Limits, Sandboxes } from './sandboxes.js';
+import { openTerminal } from './terminal.js';
 
 export class DockerProvider implements SandboxProvider {
   readonly specificationVersion = 'statebox-v1' as const;
@@ -310,6 +317,18 @@ export class DockerProvider implements SandboxProvider {
         await sandboxes.client.request('DELETE', `/images/${image}`).catch(() => undefined);
       await sandboxes.locks.forget(sandboxId);
     });
+  }
+
+  terminal(sandboxId: string, request: TerminalRequest): Promise<TerminalSession> {
+    return openTerminal(this.#sandboxes, sandboxId, request);
+  }
+
+  usage(sandboxId: string): Promise<SandboxUsage> {
+    return sandboxUsage(this.#sandboxes, sandboxId);
+  }
+
+  prune(options: PruneOptions): Promise<PruneReport> {
+    return pruneState(this.#sandboxes, options);
   }
 
   /** The container under the lock (a missing one is not found: the lock's repair already ran). */

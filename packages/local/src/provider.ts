@@ -4,9 +4,14 @@ import type {
   ExecRequest,
   ForkRequest,
   ListFilter,
+  PruneOptions,
+  PruneReport,
   ReadFileOptions,
   SandboxInfo,
   SandboxProvider,
+  SandboxUsage,
+  TerminalRequest,
+  TerminalSession,
   WriteFileOptions,
 } from '@statebox/core';
 import { localCapabilities } from './capabilities.js';
@@ -17,8 +22,10 @@ import { forkSandbox } from './fork.js';
 import type { Home, SandboxRecord } from './home.js';
 import { initIsAlive, killInit } from './init.js';
 import type { ResolvedLocalOptions } from './options.js';
+import { pruneHome, sandboxUsage } from './prune.js';
 import { destroySandbox } from './repair.js';
 import { Sandboxes } from './sandboxes.js';
+import { openTerminal } from './terminal.js';
 
 /** The statebox-v1 spec on Linux namespaces and overlayfs layers (see the README, "How it works"). */
 export class LocalProvider implements SandboxProvider {
@@ -113,5 +120,21 @@ export class LocalProvider implements SandboxProvider {
   async destroy(sandboxId: string): Promise<void> {
     await this.#sandboxes.ready();
     await destroySandbox(this.home, sandboxId);
+  }
+
+  terminal(sandboxId: string, request: TerminalRequest): Promise<TerminalSession> {
+    const sandboxes = this.#sandboxes;
+    const environment = (record: SandboxRecord) => sandboxes.environment(record, request.env);
+    const running = () => sandboxes.running(sandboxId, 'terminal');
+    return openTerminal({ running, ready: () => sandboxes.ready(), environment }, request);
+  }
+
+  async usage(sandboxId: string): Promise<SandboxUsage> {
+    return sandboxUsage(this.home, await this.#sandboxes.load(sandboxId, 'usage'));
+  }
+
+  async prune(options: PruneOptions): Promise<PruneReport> {
+    await this.#sandboxes.ready();
+    return pruneHome(this.home, options);
   }
 }

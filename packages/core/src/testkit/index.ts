@@ -20,6 +20,7 @@ import { describeFork } from './fork.js';
 import { describeHardening } from './hardening.js';
 import { randomSuffix } from './helpers.js';
 import { describeLifecycle } from './lifecycle.js';
+import { describeOperator } from './operator.js';
 import { describeSuspend } from './suspend.js';
 
 export type { ConformanceContext } from './context.js';
@@ -141,6 +142,7 @@ export function runConformance(options: ConformanceOptions): void {
     describeSuspend(context);
     describeFork(context);
     describeHardening(context);
+    describeOperator(context);
 
     if (options.additionalTests) {
       const title = `${options.name}: adapter-specific`;
