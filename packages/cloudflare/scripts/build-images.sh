@@ -10,7 +10,6 @@
 #   packages/cloudflare/scripts/build-images.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-package_dir="$(pwd)"
 sandbox_image="${STATEBOX_CLOUDFLARE_IMAGE:-statebox/cloudflare-sandbox:0.12.10}"
 egress_image="${STATEBOX_CLOUDFLARE_EGRESS_IMAGE:-statebox/cloudflare-egress:local}"
 force="${1:-}"
@@ -25,11 +24,18 @@ if [ ! -x "$node_bin" ]; then
   exit 1
 fi
 
+# Rebuild when the control server, the sidecar or this script changed since the image was built.
+source_hash="$(cat container/*.mjs container/egress/*.mjs scripts/build-images.sh | sha256sum | cut -c1-16)"
+stale() {
+  [ "$force" = --force ] && return 0
+  [ "$(docker image inspect --format '{{index .Config.Labels "statebox.source-hash"}}' "$1" 2>/dev/null)" != "$source_hash" ]
+}
+
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 cp "$node_bin" "$context/node"
 
-if [ "$force" = --force ] || ! docker image inspect "$sandbox_image" >/dev/null 2>&1; then
+if stale "$sandbox_image"; then
   mkdir -p "$context/debs" "$context/control"
   (cd "$context/debs" && apt-get download squashfs-tools liblzo2-2 >/dev/null 2>&1) || {
     echo "build-images: apt-get download squashfs-tools failed (is Debian's mirror reachable?)." >&2
@@ -39,18 +45,19 @@ if [ "$force" = --force ] || ! docker image inspect "$sandbox_image" >/dev/null 
   cat >"$context/Dockerfile" <<'DOCKERFILE'
 FROM statebox/debian:bookworm
 COPY debs/ /tmp/debs/
-RUN dpkg -i /tmp/debs/*.deb >/dev/null && rm -rf /tmp/debs && mkdir -p /workspace /var/backups /var/log/statebox
+RUN dpkg -i /tmp/debs/*.deb >/dev/null && rm -rf /tmp/debs && mkdir -p /workspace /var/backups /var/log/statebox /home \
+ && mv /root /home/root && ln -s /home/root /root
 COPY node /usr/local/bin/node
 COPY control/ /opt/statebox/control/
 WORKDIR /workspace
 EXPOSE 3000
 ENTRYPOINT ["/usr/local/bin/node", "/opt/statebox/control/control-server.mjs"]
 DOCKERFILE
-  docker build -q --platform linux/amd64 -t "$sandbox_image" "$context" >/dev/null
+  docker build -q --platform linux/amd64 --label "statebox.source-hash=$source_hash" -t "$sandbox_image" "$context" >/dev/null
   echo "built $sandbox_image"
 fi
 
-if [ "$force" = --force ] || ! docker image inspect "$egress_image" >/dev/null 2>&1; then
+if stale "$egress_image"; then
   cp container/egress/sidecar.mjs "$context/sidecar.mjs"
   cat >"$context/Dockerfile" <<'DOCKERFILE'
 FROM statebox/debian:bookworm
@@ -59,6 +66,6 @@ COPY sidecar.mjs /opt/statebox/egress/sidecar.mjs
 EXPOSE 39001
 ENTRYPOINT ["/usr/local/bin/node", "/opt/statebox/egress/sidecar.mjs"]
 DOCKERFILE
-  docker build -q --platform linux/amd64 -t "$egress_image" "$context" >/dev/null
+  docker build -q --platform linux/amd64 --label "statebox.source-hash=$source_hash" -t "$egress_image" "$context" >/dev/null
   echo "built $egress_image"
 fi

@@ -2,7 +2,7 @@ import { ConfigError, type SandboxProvider } from '@statebox/core';
 import { type CloudflareProviderOptions, resolveOptions } from './options.js';
 import { CloudflareProvider } from './provider.js';
 
-export { capabilities, PERSISTENT_PATHS } from './capabilities.js';
+export { capabilities } from './capabilities.js';
 export type { CloudflareProviderOptions } from './options.js';
 export { CloudflareProvider } from './provider.js';
 
@@ -52,6 +52,10 @@ export async function createFromConfig(options: Record<string, unknown>, env: No
     );
   }
   const worker = await startLocalWorker();
+  // Processes this one starts (the demo's and the runner's workers) inherit the variables and so reach
+  // the same Worker, its registry and its backups, instead of each starting a Worker of their own.
+  env.STATEBOX_CLOUDFLARE_URL = worker.url;
+  env.STATEBOX_CLOUDFLARE_TOKEN = worker.token;
   process.stderr.write(
     `statebox: STATEBOX_CLOUDFLARE_URL is not set, so a local statebox Worker runs at ${worker.url} ` +
       '(wrangler 4.164.0 / workerd, @cloudflare/sandbox 0.12.10, containers in local Docker).\n',

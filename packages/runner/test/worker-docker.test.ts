@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { createStatebox } from '@statebox/core';
 import { docker } from '@statebox/docker';
-import { startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
+import { startEmulator } from '@statebox/managed-agents-emulator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FORK_FROM_METADATA, Runner, SESSION_LABEL } from '../src/index.js';
+import { transcripts } from './fixtures/lifecycle-transcripts.js';
 
 // The toolset needs bash and GNU tools in the sandbox, so this runs on the Debian image that
 // .ci/docker.sh builds (packages/docker/scripts/build-debian-image.sh).
@@ -22,60 +23,6 @@ function skipReason(): string | undefined {
 
 const required = (process.env.STATEBOX_REQUIRE ?? '').split(',').includes('docker');
 const reason = skipReason();
-
-const transcripts: Transcript[] = [
-  {
-    name: 'evening',
-    match: '^evening',
-    steps: [
-      {
-        type: 'tool_use',
-        name: 'bash',
-        input: {
-          command:
-            'mkdir -p /workspace/p && cd /workspace/p && export TICKET=D-1 && git init -q . && echo ok',
-        },
-        expect: { equals: 'ok' },
-      },
-      {
-        type: 'tool_use',
-        name: 'write',
-        input: { file_path: '/workspace/p/a.txt', content: 'a\n' },
-        expect: { contains: 'wrote' },
-      },
-    ],
-  },
-  {
-    name: 'morning',
-    match: '^morning',
-    steps: [
-      {
-        type: 'tool_use',
-        name: 'bash',
-        input: { command: 'pwd; echo $TICKET; cat a.txt' },
-        expect: { equals: '/workspace/p\nD-1\na' },
-      },
-      {
-        type: 'tool_use',
-        name: 'grep',
-        input: { pattern: '^a', path: '/workspace/p' },
-        expect: { contains: 'a.txt:1:a' },
-      },
-    ],
-  },
-  {
-    name: 'branch',
-    match: '^branch',
-    steps: [
-      {
-        type: 'tool_use',
-        name: 'bash',
-        input: { command: 'pwd; echo $TICKET; echo b > b.txt; ls' },
-        expect: { equals: '/workspace/p\nD-1\na.txt\nb.txt' },
-      },
-    ],
-  },
-];
 
 describe('runner on the docker provider', () => {
   const cleanup: (() => Promise<void>)[] = [];

@@ -1,5 +1,5 @@
 import type { ExecEvent } from '@cloudflare/sandbox';
-import { bytesToBase64, hexToBytes, shellQuote, sseEvents, WorkerError } from './http.js';
+import { shellQuote, sseEvents, WorkerError } from './http.js';
 import { container, type Env, READY_MARKER, recover, requireRunning, translate } from './sandboxes.js';
 
 export type ExecBody = {
@@ -14,19 +14,26 @@ export type ExecBody = {
 };
 
 /**
- * The command the SDK runs. The SDK's exec events carry text, so the script hex-encodes stdout and
- * stderr (perl, present in Cloudflare's image and ours) to keep every byte; a line starting with `!`
- * is the wrapper's own message. `STATEBOX_EXEC_ID` in the environment of everything the command
- * starts lets a kill find its processes, daemons that called setsid included.
+ * The command the SDK runs. The SDK's exec events carry text, so the script base64-encodes stdout and
+ * stderr chunk by chunk (perl's MIME::Base64, present in Cloudflare's image and ours), one chunk per
+ * line, to keep every byte; a line starting with `!` is the wrapper's own message. Stderr goes through
+ * a FIFO rather than a process substitution, whose descriptor bash would leak into background
+ * processes (which then hold the exec open). `STATEBOX_EXEC_ID` in the environment of everything the
+ * command starts lets a kill find its processes, daemons that called setsid included.
  */
 const WRAPPER = [
   `[ -e ${READY_MARKER} ] || { printf '!not-ready\\n' >&2; exit 213; }`,
   `cd -- "$2" 2>/dev/null || { printf '!no-cwd\\n' >&2; exit 214; }`,
   'if [ -n "$3" ]; then exec 0<"$3"; rm -f -- "$3"; else exec 0</dev/null; fi',
-  `encode() { perl -e 'binmode STDIN; $| = 1; my $b; while (sysread(STDIN, $b, 49152)) { print unpack("H*", $b), "\\n" }'; }`,
-  '/bin/sh -c "$1" 2> >(encode >&2) | encode',
+  `encode() { perl -MMIME::Base64 -e 'binmode STDIN; $| = 1; my $b; while (sysread(STDIN, $b, 49152)) { print encode_base64($b, ""), "\\n" }'; }`,
+  'fifo=/run/statebox/stderr-$STATEBOX_EXEC_ID',
+  'mkfifo -- "$fifo" || exit 215',
+  'encode < "$fifo" >&2 &',
+  'encoder=$!',
+  '/bin/sh -c "$1" 2>"$fifo" | encode',
   'code=${PIPESTATUS[0]}',
-  'wait $! 2>/dev/null',
+  'wait $encoder',
+  'rm -f -- "$fifo"',
   'exit $code',
 ].join('\n');
 
@@ -139,7 +146,7 @@ async function relay(
         marker = line === '!not-ready' ? 'not-ready' : line === '!no-cwd' ? 'no-cwd' : marker;
         continue;
       }
-      send({ type, data: bytesToBase64(hexToBytes(line)) });
+      send({ type, data: line });
     }
   };
   for await (const event of sseEvents<ExecEvent>(stream)) {

@@ -1,7 +1,10 @@
 import { DurableObject } from 'cloudflare:workers';
 
-/** A backup handle as `@cloudflare/sandbox` returns it, plus its archive size. */
-export type BackupRecord = { id: string; dir: string; localBucket?: boolean; sizeBytes?: number };
+/** One `createBackup` handle as `@cloudflare/sandbox` returns it. */
+export type BackupPart = { id: string; dir: string; localBucket?: boolean };
+
+/** A sandbox's state at one moment: one SDK backup per persistent directory, and their total size. */
+export type BackupRecord = { id: string; parts: BackupPart[]; sizeBytes: number };
 
 export type SandboxRecord = {
   id: string;
@@ -87,7 +90,7 @@ export class StateboxRegistry extends DurableObject<Record<string, unknown>> {
     id: string,
     backup: BackupRecord,
     status?: SandboxRecord['status'],
-  ): { record: SandboxRecord | null; orphans: string[] } {
+  ): { record: SandboxRecord | null; orphans: BackupRecord[] } {
     const current = this.get(id);
     const previous = current?.backup;
     this.ctx.storage.sql.exec(
@@ -96,16 +99,27 @@ export class StateboxRegistry extends DurableObject<Record<string, unknown>> {
       status ?? current?.status ?? 'running',
       id,
     );
-    const orphans = previous && previous.id !== backup.id && !this.referenced(previous.id) ? [previous.id] : [];
+    const orphans = previous && previous.id !== backup.id && !this.referenced(previous.id) ? [previous] : [];
     return { record: this.get(id), orphans };
   }
 
+  /**
+   * Registers a fork's child, and when the source's backup is fresh, records it as the source's latest,
+   * in one step: a concurrent fork that replaces the source's backup then sees this child refer to the
+   * one it replaced, and does not delete it from R2 while the child is restored from it.
+   */
+  insertFork(child: SandboxRecord, freshSourceBackup: boolean): { orphans: BackupRecord[] } {
+    this.insert(child);
+    if (!freshSourceBackup || !child.parentId || !child.backup) return { orphans: [] };
+    return { orphans: this.setBackup(child.parentId, child.backup).orphans };
+  }
+
   /** Forgets a sandbox; returns the backup ids nothing refers to any more. */
-  remove(id: string): { removed: boolean; orphans: string[] } {
+  remove(id: string): { removed: boolean; orphans: BackupRecord[] } {
     const record = this.get(id);
     if (!record) return { removed: false, orphans: [] };
     this.ctx.storage.sql.exec('DELETE FROM sandboxes WHERE id = ?', id);
-    const orphans = record.backup && !this.referenced(record.backup.id) ? [record.backup.id] : [];
+    const orphans = record.backup && !this.referenced(record.backup.id) ? [record.backup] : [];
     return { removed: true, orphans };
   }
 

@@ -1,6 +1,6 @@
 import { getSandbox, isPlatformTransientError, type Sandbox } from '@cloudflare/sandbox';
 import { shellQuote, WorkerError } from './http.js';
-import type { SandboxRecord, StateboxRegistry } from './registry.js';
+import type { BackupRecord, SandboxRecord, StateboxRegistry } from './registry.js';
 
 /** The bindings and settings the statebox Worker reads (see the README's wrangler.jsonc). */
 export type Env = {
@@ -14,6 +14,11 @@ export type Env = {
   STATEBOX_BACKUP_TTL_SECONDS?: string;
   /** Largest /workspace a suspend or fork backs up, in bytes. Default 2 GiB. */
   STATEBOX_MAX_BACKUP_BYTES?: string;
+  /**
+   * Directories a suspend or fork backs up, comma-separated; each must be under /workspace, /home,
+   * /tmp, /var/tmp or /app (the SDK's rule). Default `/workspace,/home` (the image links /root into /home).
+   */
+  STATEBOX_BACKUP_DIRS?: string;
   /** How long an idle container lives before Cloudflare stops it (the SDK's `sleepAfter`). Default `10m`. */
   STATEBOX_SLEEP_AFTER?: string;
 };
@@ -31,9 +36,16 @@ export function container(env: Env, id: string) {
   return getSandbox(env.Sandbox, id, { sleepAfter: env.STATEBOX_SLEEP_AFTER ?? '10m' });
 }
 
-export function backupOptions(env: Env) {
+export function backupDirs(env: Env): string[] {
+  return (env.STATEBOX_BACKUP_DIRS ?? `${WORKDIR},/home`)
+    .split(',')
+    .map((dir) => dir.trim())
+    .filter(Boolean);
+}
+
+export function backupOptions(env: Env, dir: string) {
   return {
-    dir: WORKDIR,
+    dir,
     // The R2 binding path: the Durable Object streams the archive between container and bucket. The
     // presigned-URL path needs R2 API credentials and, to restore, FUSE (which sleeps with the container).
     localBucket: true,
@@ -92,9 +104,12 @@ export function recover(env: Env, record: SandboxRecord): Promise<void> {
   if (pending) return pending;
   const work = (async () => {
     const sandbox = container(env, record.id);
-    await sandbox.exec(`rm -rf ${WORKDIR} && mkdir -p ${WORKDIR} /run/statebox`);
-    if (record.backup) {
-      await sandbox.restoreBackup({ id: record.backup.id, dir: record.backup.dir, localBucket: record.backup.localBucket });
+    const dirs = [WORKDIR, ...backupDirs(env)].map((dir) => shellQuote(dir)).join(' ');
+    // Restores extract over a directory, so empty each first (keeping the directory: /root links into /home).
+    const clear = record.backup ? `find ${dirs} -mindepth 1 -delete && ` : '';
+    await sandbox.exec(`mkdir -p ${dirs} /run/statebox && ${clear}true`);
+    for (const part of record.backup?.parts ?? []) {
+      await sandbox.restoreBackup({ id: part.id, dir: part.dir, localBucket: part.localBucket });
     }
     await sandbox.exec(`: > ${shellQuote(READY_MARKER)}`);
   })().finally(() => recovering.delete(record.id));
@@ -102,9 +117,9 @@ export function recover(env: Env, record: SandboxRecord): Promise<void> {
   return work;
 }
 
-export async function deleteBackups(env: Env, ids: readonly string[]): Promise<void> {
-  for (const id of ids) {
-    await env.BACKUP_BUCKET.delete([`backups/${id}/data.sqsh`, `backups/${id}/meta.json`]);
+export async function deleteBackups(env: Env, backups: readonly BackupRecord[]): Promise<void> {
+  for (const part of backups.flatMap((backup) => backup.parts)) {
+    await env.BACKUP_BUCKET.delete([`backups/${part.id}/data.sqsh`, `backups/${part.id}/meta.json`]);
   }
 }
 

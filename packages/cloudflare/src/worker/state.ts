@@ -1,6 +1,7 @@
-import { WorkerError } from './http.js';
-import type { BackupRecord, SandboxRecord } from './registry.js';
+import { shellQuote, WorkerError } from './http.js';
+import type { BackupPart, BackupRecord, SandboxRecord } from './registry.js';
 import {
+  backupDirs,
   backupOptions,
   container,
   deleteBackups,
@@ -54,23 +55,34 @@ export async function create(env: Env, body: CreateBody) {
   return info(record);
 }
 
-/** Backs /workspace up to R2 through the SDK, refusing a workspace over the size limit first. */
+/** Backs the persistent directories up to R2 through the SDK, refusing them over the size limit first. */
 async function backUp(env: Env, id: string): Promise<BackupRecord> {
   const sandbox = container(env, id);
   const limit = maxBackupBytes(env);
-  const usage = await sandbox.exec(`du -sb ${WORKDIR} | cut -f1`);
+  const dirs = backupDirs(env);
+  const usage = await sandbox.exec(`du -sbc ${dirs.map(shellQuote).join(' ')} | tail -n 1 | cut -f1`);
   const bytes = Number(usage.stdout.trim());
   if (bytes > limit) {
     throw new WorkerError(
       'backup_too_large',
-      `Sandbox ${id}'s ${WORKDIR} holds ${bytes} bytes, over the backup limit of ${limit} (STATEBOX_MAX_BACKUP_BYTES). ` +
+      `Sandbox ${id}'s ${dirs.join(' and ')} hold ${bytes} bytes, over the backup limit of ${limit} (STATEBOX_MAX_BACKUP_BYTES). ` +
         'Delete files or raise the limit; the sandbox keeps running with its files.',
       { sandboxId: id, size: bytes, maxBytes: limit },
     );
   }
-  const handle = await sandbox.createBackup(backupOptions(env));
-  const meta = await env.BACKUP_BUCKET.head(`backups/${handle.id}/data.sqsh`);
-  return { id: handle.id, dir: handle.dir, localBucket: handle.localBucket, sizeBytes: meta?.size ?? 0 };
+  const parts: BackupPart[] = [];
+  let sizeBytes = 0;
+  try {
+    for (const dir of dirs) {
+      const handle = await sandbox.createBackup(backupOptions(env, dir));
+      parts.push({ id: handle.id, dir: handle.dir, localBucket: handle.localBucket });
+      sizeBytes += (await env.BACKUP_BUCKET.head(`backups/${handle.id}/data.sqsh`))?.size ?? 0;
+    }
+  } catch (error) {
+    await deleteBackups(env, [{ id: parts[0]?.id ?? '', parts, sizeBytes }]);
+    throw error;
+  }
+  return { id: parts[0]!.id, parts, sizeBytes };
 }
 
 /** Backs the workspace up, records it, then releases the container. A failed backup leaves it running. */
@@ -85,10 +97,10 @@ export async function suspend(env: Env, id: string) {
   }
   const { record: updated, orphans } = (await registry(env).setBackup(id, backup, 'suspended')) as {
     record: SandboxRecord | null;
-    orphans: string[];
+    orphans: BackupRecord[];
   };
   if (!updated) {
-    await deleteBackups(env, [backup.id]);
+    await deleteBackups(env, [backup]);
     throw new WorkerError('not_found', `Sandbox ${id} was destroyed during suspend.`, { sandboxId: id });
   }
   record = updated;
@@ -119,11 +131,7 @@ export async function fork(env: Env, id: string, body: { labels?: Record<string,
   const source = await requireRecord(env, id);
   let backup = source.backup;
   try {
-    if (source.status === 'running') {
-      backup = await backUp(env, id);
-      const { orphans } = (await registry(env).setBackup(id, backup)) as { orphans: string[] };
-      await deleteBackups(env, orphans);
-    }
+    if (source.status === 'running') backup = await backUp(env, id);
   } catch (error) {
     throw await translate(env, error, id, 'fork');
   }
@@ -137,7 +145,8 @@ export async function fork(env: Env, id: string, body: { labels?: Record<string,
     workdir: source.workdir,
     backup,
   };
-  await registry(env).insert(child);
+  const { orphans } = (await registry(env).insertFork(child, source.status === 'running')) as { orphans: BackupRecord[] };
+  await deleteBackups(env, orphans);
   try {
     await recover(env, child);
   } catch (error) {
@@ -148,7 +157,7 @@ export async function fork(env: Env, id: string, body: { labels?: Record<string,
 }
 
 export async function destroy(env: Env, id: string): Promise<void> {
-  const { removed, orphans } = (await registry(env).remove(id)) as { removed: boolean; orphans: string[] };
+  const { removed, orphans } = (await registry(env).remove(id)) as { removed: boolean; orphans: BackupRecord[] };
   if (!removed) return;
   await container(env, id).destroy();
   await deleteBackups(env, orphans);
