@@ -4,6 +4,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import type { Sandbox, SandboxProvider } from '@statebox/core';
 import { local } from '@statebox/local';
+import { cloudflareScenario } from './cloudflare-scenario.ts';
 import { run, runChecked } from './process.ts';
 import { time } from './stats.ts';
 import { generateWorkspace, WORKSPACE, type WorkspacePlan, type WorkspaceTarget } from './workspace.ts';
@@ -387,4 +388,5 @@ const dockerScenario: Scenario = {
 export const scenarios: Record<string, Scenario> = {
   local: localScenario,
   docker: dockerScenario,
+  cloudflare: cloudflareScenario,
 };

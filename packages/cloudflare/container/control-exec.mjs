@@ -63,7 +63,7 @@ export async function handleExecute(session, body) {
   };
 }
 
-export async function handleExecuteStream(session, body, request, response) {
+export async function handleExecuteStream(session, body, _request, response) {
   const started = Date.now();
   const send = startSse(response);
   const { child, exited } = run(session, body);
@@ -89,9 +89,11 @@ export async function handleExecuteStream(session, body, request, response) {
       });
     });
   // A client that goes away does not stop the command (the SDK has no cancel route for it either).
-  const { code } = await Promise.all([exited, pump(child.stdout, 'stdout'), pump(child.stderr, 'stderr')]).then(
-    ([result]) => result,
-  );
+  const { code } = await Promise.all([
+    exited,
+    pump(child.stdout, 'stdout'),
+    pump(child.stderr, 'stderr'),
+  ]).then(([result]) => result);
   const result = {
     success: code === 0,
     exitCode: code,

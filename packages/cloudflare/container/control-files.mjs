@@ -64,7 +64,13 @@ export async function handleReadStream(body, response) {
   const path = requirePath(body);
   const info = await regularFile(path);
   const send = startSse(response);
-  await send({ type: 'metadata', mimeType: 'application/octet-stream', size: info.size, isBinary: true, encoding: 'base64' });
+  await send({
+    type: 'metadata',
+    mimeType: 'application/octet-stream',
+    size: info.size,
+    isBinary: true,
+    encoding: 'base64',
+  });
   let bytesRead = 0;
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
@@ -83,7 +89,8 @@ export async function handleWrite(body) {
   if (typeof body.content !== 'string') {
     throw new ApiError(400, 'VALIDATION_FAILED', 'content must be a string', { path });
   }
-  const bytes = body.encoding === 'base64' ? Buffer.from(body.content, 'base64') : Buffer.from(body.content, 'utf8');
+  const bytes =
+    body.encoding === 'base64' ? Buffer.from(body.content, 'base64') : Buffer.from(body.content, 'utf8');
   try {
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, bytes);
@@ -109,7 +116,13 @@ export async function handleMkdir(body) {
   } catch (error) {
     throw fileError(error, path);
   }
-  return { success: true, path, recursive: body.recursive === true, timestamp: new Date().toISOString(), exitCode: 0 };
+  return {
+    success: true,
+    path,
+    recursive: body.recursive === true,
+    timestamp: new Date().toISOString(),
+    exitCode: 0,
+  };
 }
 
 export async function handleDelete(body) {
@@ -122,7 +135,10 @@ export async function handleDelete(body) {
 export async function handleBackupCreate(body) {
   const { dir, archivePath } = body;
   if (typeof dir !== 'string' || typeof archivePath !== 'string') {
-    throw new ApiError(400, 'INVALID_BACKUP_CONFIG', 'dir and archivePath are required', { dir, archivePath });
+    throw new ApiError(400, 'INVALID_BACKUP_CONFIG', 'dir and archivePath are required', {
+      dir,
+      archivePath,
+    });
   }
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) {
@@ -131,7 +147,17 @@ export async function handleBackupCreate(body) {
   await mkdir(dirname(archivePath), { recursive: true });
   const format = body.compression?.format ?? 'lz4';
   const threads = Math.max(1, Number(body.compression?.threads ?? 1));
-  const args = [dir, archivePath, '-noappend', '-no-progress', '-quiet', '-comp', format, '-processors', `${threads}`];
+  const args = [
+    dir,
+    archivePath,
+    '-noappend',
+    '-no-progress',
+    '-quiet',
+    '-comp',
+    format,
+    '-processors',
+    `${threads}`,
+  ];
   const excludes = Array.isArray(body.excludes) ? body.excludes : [];
   if (excludes.length) args.push('-wildcards', '-e', ...excludes);
   try {

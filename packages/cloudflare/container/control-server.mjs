@@ -39,18 +39,24 @@ const routes = {
       throw new ApiError(409, 'SESSION_ALREADY_EXISTS', `Session '${id}' already exists`, { sessionId: id });
     }
     sessions.set(id, { env: body.env ?? {}, cwd: body.cwd ?? '/workspace' });
-    return { success: true, id, message: `Session '${id}' created`, containerPlacementId: null, timestamp: now() };
+    return {
+      success: true,
+      id,
+      message: `Session '${id}' created`,
+      containerPlacementId: null,
+      timestamp: now(),
+    };
   },
   'POST /api/session/delete': (body) => {
     sessions.delete(body.sessionId);
     return { success: true, sessionId: body.sessionId, timestamp: now() };
   },
   'GET /api/session/list': () => ({ success: true, sessions: [...sessions.keys()], timestamp: now() }),
-  'POST /api/execute': (body, request, response) => handleExecute(session(body), body, response),
+  'POST /api/execute': (body) => handleExecute(session(body), body),
   'POST /api/execute/stream': (body, request, response) =>
     handleExecuteStream(session(body), body, request, response),
   'POST /api/read': (body) => handleRead(body),
-  'POST /api/read/stream': (body, request, response) => handleReadStream(body, response),
+  'POST /api/read/stream': (body, _request, response) => handleReadStream(body, response),
   'POST /api/write': (body) => handleWrite(body),
   'POST /api/exists': (body) => handleExists(body),
   'POST /api/mkdir': (body) => handleMkdir(body),
@@ -118,7 +124,9 @@ const server = createServer(async (request, response) => {
     const handler = routes[key];
     if (!handler) {
       log({ time: now(), unknownRoute: key });
-      throw new ApiError(501, 'UNKNOWN_ERROR', `statebox control server: unknown route ${key}`, { route: key });
+      throw new ApiError(501, 'UNKNOWN_ERROR', `statebox control server: unknown route ${key}`, {
+        route: key,
+      });
     }
     const result = await handler(body, request, response);
     if (result !== undefined) sendJson(response, 200, result);

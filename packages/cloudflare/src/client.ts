@@ -39,7 +39,8 @@ export class WorkerClient {
       });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
-      if (timeout.aborted) throw new TimeoutError(options.context.operation, options.timeoutMs, options.context);
+      if (timeout.aborted)
+        throw new TimeoutError(options.context.operation, options.timeoutMs, options.context);
       throw unreachable(this.url, error, options.context);
     }
     if (response.ok) return response;
@@ -50,7 +51,11 @@ export class WorkerClient {
     } catch {
       body = undefined;
     }
-    throw fromWorker(response.status, body ?? (text ? { code: '', message: text.slice(0, 500) } : undefined), options.context);
+    throw fromWorker(
+      response.status,
+      body ?? (text ? { code: '', message: text.slice(0, 500) } : undefined),
+      options.context,
+    );
   }
 
   async json<T>(path: string, options: RequestOptions): Promise<T> {

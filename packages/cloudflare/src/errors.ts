@@ -29,7 +29,11 @@ export type ErrorContext = { sandboxId?: string; operation: string; path?: strin
  * Maps a Worker answer to a statebox error. Not-found comes only from the registry's answer (a 404
  * with code `not_found`); a 5xx, a reset Durable Object or an unreadable answer is transient.
  */
-export function fromWorker(status: number, body: WorkerErrorBody | undefined, context: ErrorContext): StateboxError {
+export function fromWorker(
+  status: number,
+  body: WorkerErrorBody | undefined,
+  context: ErrorContext,
+): StateboxError {
   const { sandboxId, operation } = context;
   const message = body?.message ?? `HTTP ${status}`;
   switch (body?.code) {
@@ -44,7 +48,9 @@ export function fromWorker(status: number, body: WorkerErrorBody | undefined, co
     case 'not_found':
       return sandboxId
         ? new SandboxNotFoundError(sandboxId, { operation, provider: PROVIDER })
-        : new ProviderError(PROVIDER, `${operation}: ${message} Is the URL a statebox Worker?`, { operation });
+        : new ProviderError(PROVIDER, `${operation}: ${message} Is the URL a statebox Worker?`, {
+            operation,
+          });
     case 'invalid_state':
       return new InvalidStateError(
         sandboxId ?? body.sandboxId ?? '?',
@@ -64,12 +70,21 @@ export function fromWorker(status: number, body: WorkerErrorBody | undefined, co
     case 'backup_too_large':
       return new ProviderError(PROVIDER, message, { sandboxId, operation });
     case 'bad_request':
-      return new ProviderError(PROVIDER, `${operation} was refused by the Worker: ${message}`, { sandboxId, operation });
+      return new ProviderError(PROVIDER, `${operation} was refused by the Worker: ${message}`, {
+        sandboxId,
+        operation,
+      });
     case 'transient':
-      return new TransientError(`${operation} on the statebox Worker failed transiently: ${message}`, { sandboxId, operation });
+      return new TransientError(`${operation} on the statebox Worker failed transiently: ${message}`, {
+        sandboxId,
+        operation,
+      });
     default:
       if (status >= 500 || status === 429 || body === undefined) {
-        return new TransientError(`${operation}: the statebox Worker answered ${status}: ${message}`, { sandboxId, operation });
+        return new TransientError(`${operation}: the statebox Worker answered ${status}: ${message}`, {
+          sandboxId,
+          operation,
+        });
       }
       return new ProviderError(PROVIDER, `${operation}: the statebox Worker answered ${status}: ${message}`, {
         sandboxId,
@@ -79,7 +94,8 @@ export function fromWorker(status: number, body: WorkerErrorBody | undefined, co
 }
 
 export function unreachable(url: string, error: unknown, context: ErrorContext): TransientError {
-  const reason = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
+  const reason =
+    error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
   return new TransientError(
     `The statebox Worker at ${url} did not answer ${context.operation} (${reason}). Check STATEBOX_CLOUDFLARE_URL and that the Worker is deployed.`,
     { sandboxId: context.sandboxId, operation: context.operation, cause: error },

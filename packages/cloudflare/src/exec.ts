@@ -57,7 +57,11 @@ export async function runExec(
   const interrupted = async (): Promise<never> => {
     await kill();
     if (timedOut) {
-      throw new TimeoutError('exec', request.timeoutMs!, { sandboxId, stdout: stdout.toBytes(), stderr: stderr.toBytes() });
+      throw new TimeoutError('exec', request.timeoutMs!, {
+        sandboxId,
+        stdout: stdout.toBytes(),
+        stderr: stderr.toBytes(),
+      });
     }
     throw request.signal!.reason;
   };
@@ -73,7 +77,9 @@ export async function runExec(
           cwd: request.cwd,
           env: request.env ?? {},
           ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
-          ...(request.stdin && request.stdin.byteLength > 0 ? { stdin: Buffer.from(request.stdin).toString('base64') } : {}),
+          ...(request.stdin && request.stdin.byteLength > 0
+            ? { stdin: Buffer.from(request.stdin).toString('base64') }
+            : {}),
         },
         timeoutMs: (request.timeoutMs ?? ONE_DAY_MS) + 60_000,
         signal: controller.signal,
@@ -93,7 +99,11 @@ export async function runExec(
         } else if (event.type === 'exit') {
           exitCode = event.exitCode;
         } else if (event.type === 'error') {
-          throw fromWorker(event.code === 'not_found' ? 404 : 409, event, { sandboxId, operation: 'exec', path: request.cwd });
+          throw fromWorker(event.code === 'not_found' ? 404 : 409, event, {
+            sandboxId,
+            operation: 'exec',
+            path: request.cwd,
+          });
         }
       }
     } catch (error) {
@@ -123,15 +133,23 @@ async function whyEnded(client: WorkerClient, sandboxId: string, timeoutMs: numb
       context: { sandboxId, operation: 'exec' },
     });
     if (info.status !== 'running') {
-      return new InvalidStateError(sandboxId, 'exec', info.status, 'The sandbox was suspended while the command ran; resume it and run the command again.');
+      return new InvalidStateError(
+        sandboxId,
+        'exec',
+        info.status,
+        'The sandbox was suspended while the command ran; resume it and run the command again.',
+      );
     }
   } catch (error) {
     if (SandboxNotFoundError.isInstance(error)) return error as Error;
   }
-  return new TransientError(`exec in sandbox ${sandboxId}: the ${PROVIDER} Worker's stream ended without an exit code.`, {
-    sandboxId,
-    operation: 'exec',
-  });
+  return new TransientError(
+    `exec in sandbox ${sandboxId}: the ${PROVIDER} Worker's stream ended without an exit code.`,
+    {
+      sandboxId,
+      operation: 'exec',
+    },
+  );
 }
 
 async function* sseEvents<T>(stream: ReadableStream<Uint8Array>): AsyncGenerator<T> {

@@ -1,4 +1,9 @@
-import { FileTooLargeError, type ReadFileOptions, TransientError, type WriteFileOptions } from '@statebox/core';
+import {
+  FileTooLargeError,
+  type ReadFileOptions,
+  TransientError,
+  type WriteFileOptions,
+} from '@statebox/core';
 import type { WorkerClient } from './client.js';
 
 /** Reads a file through the Worker, which streams it from the SDK's readFileStream. */
@@ -22,9 +27,14 @@ export async function readFile(
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
-    throw new TransientError(`readFile ${path} in sandbox ${sandboxId}: the stream broke off (${error}).`, { sandboxId, operation: 'readFile', cause: error });
+    throw new TransientError(`readFile ${path} in sandbox ${sandboxId}: the stream broke off (${error}).`, {
+      sandboxId,
+      operation: 'readFile',
+      cause: error,
+    });
   }
-  if (bytes.byteLength > options.maxBytes) throw new FileTooLargeError(path, bytes.byteLength, options.maxBytes, context);
+  if (bytes.byteLength > options.maxBytes)
+    throw new FileTooLargeError(path, bytes.byteLength, options.maxBytes, context);
   if (Number.isFinite(expected) && bytes.byteLength !== expected) {
     throw new TransientError(
       `readFile ${path} in sandbox ${sandboxId}: got ${bytes.byteLength} of ${expected} bytes (the file changed or the stream broke off); read it again.`,
@@ -43,7 +53,10 @@ export async function writeFile(
   options: WriteFileOptions,
   defaultTimeoutMs: number,
 ): Promise<void> {
-  const query = new URLSearchParams({ path, ...(options.mode !== undefined ? { mode: `${options.mode}` } : {}) });
+  const query = new URLSearchParams({
+    path,
+    ...(options.mode !== undefined ? { mode: `${options.mode}` } : {}),
+  });
   await client.send(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/file?${query}`, {
     method: 'PUT',
     bytes: data,

@@ -32,16 +32,25 @@ export function cloudflare(options: CloudflareProviderOptions = {}): CloudflareP
  * Without a URL (and unless `local: 'never'`), it starts the Worker in local workerd with containers in
  * local Docker, and says so on stderr.
  */
-export async function createFromConfig(options: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<SandboxProvider> {
+export async function createFromConfig(
+  options: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Promise<SandboxProvider> {
   const resolved = resolveOptions(options, env);
   if (resolved.url) {
     if (!resolved.token) {
-      throw new ConfigError('token', 'STATEBOX_CLOUDFLARE_URL is set but STATEBOX_CLOUDFLARE_TOKEN is not: set it to the Worker secret STATEBOX_TOKEN.');
+      throw new ConfigError(
+        'token',
+        'STATEBOX_CLOUDFLARE_URL is set but STATEBOX_CLOUDFLARE_TOKEN is not: set it to the Worker secret STATEBOX_TOKEN.',
+      );
     }
     return new CloudflareProvider({ ...resolved, url: resolved.url, token: resolved.token });
   }
   if (resolved.local === 'never') {
-    throw new ConfigError('url', 'Set STATEBOX_CLOUDFLARE_URL and STATEBOX_CLOUDFLARE_TOKEN to a deployed statebox Worker (see the @statebox/cloudflare README).');
+    throw new ConfigError(
+      'url',
+      'Set STATEBOX_CLOUDFLARE_URL and STATEBOX_CLOUDFLARE_TOKEN to a deployed statebox Worker (see the @statebox/cloudflare README).',
+    );
   }
   const { localWorkerSkipReason, startLocalWorker } = await import('./local/start.js');
   const reason = await localWorkerSkipReason();

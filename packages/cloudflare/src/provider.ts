@@ -36,7 +36,13 @@ export class CloudflareProvider implements SandboxProvider {
     this.client = new WorkerClient(settings.url, settings.token);
   }
 
-  private lifecycle<T>(path: string, operation: string, sandboxId?: string, method = 'POST', body?: unknown): Promise<T> {
+  private lifecycle<T>(
+    path: string,
+    operation: string,
+    sandboxId?: string,
+    method = 'POST',
+    body?: unknown,
+  ): Promise<T> {
     return this.client.json<T>(path, {
       method,
       body: body ?? {},
@@ -77,16 +83,27 @@ export class CloudflareProvider implements SandboxProvider {
     return readFile(this.client, sandboxId, path, options, this.settings.lifecycleTimeoutMs);
   }
 
-  writeFile(sandboxId: string, path: string, data: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
+  writeFile(
+    sandboxId: string,
+    path: string,
+    data: Uint8Array,
+    options: WriteFileOptions = {},
+  ): Promise<void> {
     return writeFile(this.client, sandboxId, path, data, options, this.settings.lifecycleTimeoutMs);
   }
 
   suspend(sandboxId: string): Promise<SandboxInfo> {
-    return this.lifecycle(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/suspend`, 'suspend', sandboxId).then((info) => strip(info as SandboxInfo));
+    return this.lifecycle(
+      `/v1/sandboxes/${encodeURIComponent(sandboxId)}/suspend`,
+      'suspend',
+      sandboxId,
+    ).then((info) => strip(info as SandboxInfo));
   }
 
   resume(sandboxId: string): Promise<SandboxInfo> {
-    return this.lifecycle(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/resume`, 'resume', sandboxId).then((info) => strip(info as SandboxInfo));
+    return this.lifecycle(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/resume`, 'resume', sandboxId).then(
+      (info) => strip(info as SandboxInfo),
+    );
   }
 
   fork(sandboxId: string, request: ForkRequest = {}): Promise<SandboxInfo> {

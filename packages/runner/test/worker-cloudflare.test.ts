@@ -24,7 +24,11 @@ describe('runner on the cloudflare provider', () => {
       if (reason) throw new Error(`STATEBOX_REQUIRE names cloudflare, but: ${reason}`);
       const emulator = await startEmulator({ transcripts, leaseTtlSeconds: 5 });
       cleanup.push(() => emulator.close());
-      const env: NodeJS.ProcessEnv = { ...process.env, STATEBOX_CLOUDFLARE_URL: '', STATEBOX_CLOUDFLARE_TOKEN: '' };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        STATEBOX_CLOUDFLARE_URL: '',
+        STATEBOX_CLOUDFLARE_TOKEN: '',
+      };
       const provider = await createFromConfig({}, env);
       const statebox = createStatebox({ provider });
       cleanup.push(async () => {

@@ -20,7 +20,8 @@ const option = (name, fallback) => {
 const [host, port] = option('--http-ingress-address', '0.0.0.0:39001').split(':');
 
 // A syntactically valid placeholder certificate: nothing is intercepted, so nothing is signed with it.
-const CA = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUc3RhdGVib3gtbG9jYWwtZWdyZXNzMAoGCCqGSM49BAMC\n-----END CERTIFICATE-----\n';
+const CA =
+  '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUc3RhdGVib3gtbG9jYWwtZWdyZXNzMAoGCCqGSM49BAMC\n-----END CERTIFICATE-----\n';
 
 const server = createServer((request, response) => {
   if (request.method === 'PUT' && request.url === '/egress') {

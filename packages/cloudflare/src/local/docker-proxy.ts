@@ -1,4 +1,4 @@
-import { request as httpRequest, createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect } from 'node:net';
 
 /**
@@ -9,7 +9,8 @@ import { connect } from 'node:net';
  */
 export async function startDockerProxy(socketPath: string, upstreamSocket: string): Promise<Server> {
   const server = createServer((request, response) => {
-    const isBridgeInspect = request.method === 'GET' && /^(\/v[\d.]+)?\/networks\/bridge(\?|$)/.test(request.url ?? '');
+    const isBridgeInspect =
+      request.method === 'GET' && /^(\/v[\d.]+)?\/networks\/bridge(\?|$)/.test(request.url ?? '');
     const upstream = httpRequest(
       { socketPath: upstreamSocket, path: request.url, method: request.method, headers: request.headers },
       (upstreamResponse) => {

@@ -57,9 +57,13 @@ function wranglerConfig(config: LocalWorkerConfig) {
 }
 
 function bridgeHasGateway(): boolean {
-  const output = execFileSync('docker', ['network', 'inspect', 'bridge', '--format', '{{json .IPAM.Config}}'], {
-    encoding: 'utf8',
-  });
+  const output = execFileSync(
+    'docker',
+    ['network', 'inspect', 'bridge', '--format', '{{json .IPAM.Config}}'],
+    {
+      encoding: 'utf8',
+    },
+  );
   return output.includes('"Gateway"');
 }
 
@@ -120,7 +124,6 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
-
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main().catch((error: unknown) => {

@@ -80,7 +80,11 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     let stdout = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`the local statebox Worker did not start within ${options.startTimeoutMs ?? 180_000} ms: ${stderr}`));
+      reject(
+        new Error(
+          `the local statebox Worker did not start within ${options.startTimeoutMs ?? 180_000} ms: ${stderr}`,
+        ),
+      );
     }, options.startTimeoutMs ?? 180_000);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {

@@ -31,6 +31,7 @@ const WRAPPER = [
   'encode < "$fifo" >&2 &',
   'encoder=$!',
   '/bin/sh -c "$1" 2>"$fifo" | encode',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
   'code=${PIPESTATUS[0]}',
   'wait $encoder',
   'rm -f -- "$fifo"',
@@ -50,6 +51,7 @@ export function killScript(execId: string): string {
     `m=${shellQuote(`STATEBOX_EXEC_ID=${execId}`)}`,
     'for pass in 1 2 3 4 5 6; do found=',
     '  for p in /proc/[0-9]*; do',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
     '    if tr "\\0" "\\n" < $p/environ 2>/dev/null | grep -qxF -- "$m"; then kill -9 ${p#/proc/} 2>/dev/null; found=1; fi',
     '  done',
     '  [ -z "$found" ] && break',
@@ -58,14 +60,17 @@ export function killScript(execId: string): string {
 }
 
 export async function kill(env: Env, id: string, execId: string): Promise<void> {
-  if (!EXEC_ID.test(execId)) throw new WorkerError('bad_request', 'execId must be 8 to 64 letters, digits or dashes.');
+  if (!EXEC_ID.test(execId))
+    throw new WorkerError('bad_request', 'execId must be 8 to 64 letters, digits or dashes.');
   await requireRunning(env, id, 'kill an exec in');
   await container(env, id).exec(killScript(execId));
 }
 
 export async function exec(env: Env, id: string, body: ExecBody, request: Request): Promise<Response> {
-  if (!EXEC_ID.test(body.execId ?? '')) throw new WorkerError('bad_request', 'execId must be 8 to 64 letters, digits or dashes.');
-  if (typeof body.cwd !== 'string' || !body.cwd.startsWith('/')) throw new WorkerError('bad_request', 'cwd must be an absolute path.');
+  if (!EXEC_ID.test(body.execId ?? ''))
+    throw new WorkerError('bad_request', 'execId must be 8 to 64 letters, digits or dashes.');
+  if (typeof body.cwd !== 'string' || !body.cwd.startsWith('/'))
+    throw new WorkerError('bad_request', 'cwd must be an absolute path.');
   let record = await requireRunning(env, id, 'exec in');
   const sandbox = container(env, id);
   const stdinPath = body.stdin ? `/run/statebox/stdin-${body.execId}` : '';
@@ -91,17 +96,28 @@ export async function exec(env: Env, id: string, body: ExecBody, request: Reques
   let finished = false;
   const output = new ReadableStream<Uint8Array>({
     async start(controller) {
-      const send = (event: unknown) => controller.enqueue(encoder.encode(`data: ${JSON.stringify(event)}\n\n`));
+      const send = (event: unknown) =>
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify(event)}\n\n`));
       try {
         for (let attempt = 0; ; attempt++) {
           const outcome = await relay(stream, send);
           if (outcome !== 'not-ready' || attempt > 0) {
             if (outcome === 'no-cwd') {
-              send({ type: 'error', code: 'invalid_path', message: `The working directory ${body.cwd} does not exist in sandbox ${id}.`, path: body.cwd });
+              send({
+                type: 'error',
+                code: 'invalid_path',
+                message: `The working directory ${body.cwd} does not exist in sandbox ${id}.`,
+                path: body.cwd,
+              });
             } else if (typeof outcome === 'number') {
               send({ type: 'exit', exitCode: outcome });
             } else {
-              const error = await translate(env, new Error('the exec stream ended without an exit code'), id, 'exec');
+              const error = await translate(
+                env,
+                new Error('the exec stream ended without an exit code'),
+                id,
+                'exec',
+              );
               send({ type: 'error', code: error.code, message: error.message, ...error.details });
             }
             break;
@@ -126,7 +142,9 @@ export async function exec(env: Env, id: string, body: ExecBody, request: Reques
   request.signal?.addEventListener?.('abort', () => {
     if (!finished) kill(env, id, body.execId).catch(() => undefined);
   });
-  return new Response(output, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
+  return new Response(output, {
+    headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+  });
 }
 
 /** Forwards one SDK exec stream as statebox events. Returns the exit code, or why there is none. */

@@ -27,7 +27,9 @@ const WRITE_PROBE = [
 async function probe(env: Env, id: string, operation: string, script: string, path: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     const record = await requireRunning(env, id, operation);
-    const result = await container(env, id).exec(`bash -c ${shellQuote(script)} statebox ${shellQuote(path)}`);
+    const result = await container(env, id).exec(
+      `bash -c ${shellQuote(script)} statebox ${shellQuote(path)}`,
+    );
     if (result.stdout !== 'not-ready' || attempt > 0) return result.stdout;
     await recover(env, record);
   }
@@ -39,15 +41,22 @@ export async function readFile(env: Env, id: string, path: string, maxBytes: num
   let size: number;
   try {
     const answer = await probe(env, id, 'read a file in', READ_PROBE, path);
-    if (answer === 'missing') throw new WorkerError('file_not_found', `No such file in sandbox ${id}: ${path}`, { path });
+    if (answer === 'missing')
+      throw new WorkerError('file_not_found', `No such file in sandbox ${id}: ${path}`, { path });
     const [type, sizeText, ...rest] = answer.split('|');
     target = rest.join('|');
     size = Number(sizeText);
     if (type !== 'regular file' && type !== 'regular empty file') {
-      throw new WorkerError('invalid_path', `${path} in sandbox ${id} is a ${type}, not a regular file.`, { path });
+      throw new WorkerError('invalid_path', `${path} in sandbox ${id} is a ${type}, not a regular file.`, {
+        path,
+      });
     }
     if (size > maxBytes) {
-      throw new WorkerError('file_too_large', `${path} is ${size} bytes, over maxBytes ${maxBytes}.`, { path, size, maxBytes });
+      throw new WorkerError('file_too_large', `${path} is ${size} bytes, over maxBytes ${maxBytes}.`, {
+        path,
+        size,
+        maxBytes,
+      });
     }
   } catch (error) {
     throw await translate(env, error, id, 'readFile');
@@ -72,7 +81,9 @@ export async function readFile(env: Env, id: string, path: string, maxBytes: num
       }
     },
   });
-  return new Response(body, { headers: { 'content-type': 'application/octet-stream', 'x-statebox-size': `${size}` } });
+  return new Response(body, {
+    headers: { 'content-type': 'application/octet-stream', 'x-statebox-size': `${size}` },
+  });
 }
 
 function base64Bytes(data: string): Uint8Array {
@@ -86,28 +97,45 @@ function base64Bytes(data: string): Uint8Array {
  * PUT /v1/sandboxes/:id/file?path=&mode=: writes to a temporary file beside the target (in parts, as
  * the body arrives), then renames it over the target, so a reader or a crash sees old or new content.
  */
-export async function writeFile(env: Env, id: string, path: string, mode: number | undefined, request: Request): Promise<void> {
+export async function writeFile(
+  env: Env,
+  id: string,
+  path: string,
+  mode: number | undefined,
+  request: Request,
+): Promise<void> {
   const sandbox = container(env, id);
   let temporary: string | undefined;
   try {
     const answer = await probe(env, id, 'write a file in', WRITE_PROBE, path);
     const [status, detail, ...rest] = answer.split('|');
     if (status !== 'ok') {
-      throw new WorkerError('invalid_path', `Cannot write ${path} in sandbox ${id}: ${detail || 'not a regular file'}.`, { path });
+      throw new WorkerError(
+        'invalid_path',
+        `Cannot write ${path} in sandbox ${id}: ${detail || 'not a regular file'}.`,
+        { path },
+      );
     }
     const target = rest.join('|');
     const fileMode = mode === undefined ? detail || '644' : mode.toString(8);
     temporary = `${target.slice(0, target.lastIndexOf('/'))}/.statebox-write-${crypto.randomUUID()}`;
     const parts = await writeParts(sandbox, temporary, request.body);
-    const join = parts[0] !== temporary ? `cat ${parts.map(shellQuote).join(' ')} > ${shellQuote(temporary)} && rm -f ${parts.map(shellQuote).join(' ')} && ` : '';
-    if (request.signal?.aborted) throw new WorkerError('bad_request', 'The write was cancelled by the caller.');
+    const join =
+      parts[0] !== temporary
+        ? `cat ${parts.map(shellQuote).join(' ')} > ${shellQuote(temporary)} && rm -f ${parts.map(shellQuote).join(' ')} && `
+        : '';
+    if (request.signal?.aborted)
+      throw new WorkerError('bad_request', 'The write was cancelled by the caller.');
     const commit = await sandbox.exec(
       `${join}chmod ${fileMode} ${shellQuote(temporary)} && mv -f -- ${shellQuote(temporary)} ${shellQuote(target)}`,
     );
     if (commit.exitCode !== 0) throw new Error(`committing the write failed: ${commit.stderr}`);
     temporary = undefined;
   } catch (error) {
-    if (temporary) await sandbox.exec(`rm -f ${shellQuote(temporary)} ${shellQuote(temporary)}.part*`).catch(() => undefined);
+    if (temporary)
+      await sandbox
+        .exec(`rm -f ${shellQuote(temporary)} ${shellQuote(temporary)}.part*`)
+        .catch(() => undefined);
     throw await translate(env, error, id, 'writeFile');
   }
 }

@@ -9,12 +9,13 @@
  *
  * Every route but `GET /v1/health` needs `Authorization: Bearer <STATEBOX_TOKEN>`.
  */
-import { exec, type ExecBody, kill } from './exec.js';
+import { direct } from './direct.js';
+import { type ExecBody, exec, kill } from './exec.js';
 import { readFile, writeFile } from './files.js';
 import { errorResponse, json, readJson, WorkerError } from './http.js';
+import type { SandboxRecord } from './registry.js';
 import { type Env, info, registry, translate } from './sandboxes.js';
 import { type CreateBody, create, destroy, fork, resume, suspend } from './state.js';
-import type { SandboxRecord } from './registry.js';
 
 export { ContainerProxy, Sandbox } from '@cloudflare/sandbox';
 export { StateboxRegistry } from './registry.js';
@@ -25,12 +26,17 @@ const encoder = new TextEncoder();
 /** Constant-time comparison of the bearer token with the secret (both hashed first to equal lengths). */
 async function authorized(request: Request, env: Env): Promise<void> {
   if (!env.STATEBOX_TOKEN) {
-    throw new WorkerError('not_configured', 'The Worker has no STATEBOX_TOKEN secret: run `wrangler secret put STATEBOX_TOKEN`.');
+    throw new WorkerError(
+      'not_configured',
+      'The Worker has no STATEBOX_TOKEN secret: run `wrangler secret put STATEBOX_TOKEN`.',
+    );
   }
   const header = request.headers.get('authorization') ?? '';
   const given = header.startsWith('Bearer ') ? header.slice(7) : '';
   const [a, b] = await Promise.all(
-    [given, env.STATEBOX_TOKEN].map(async (value) => new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(value)))),
+    [given, env.STATEBOX_TOKEN].map(
+      async (value) => new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(value))),
+    ),
   );
   if (!given || !crypto.subtle.timingSafeEqual(a!, b!)) {
     throw new WorkerError(
@@ -47,6 +53,8 @@ async function route(request: Request, env: Env): Promise<Response> {
   if (parts[0] !== 'v1') throw new WorkerError('not_found', `No route ${method} ${url.pathname}.`);
   if (parts[1] === 'health' && parts.length === 2) return json({ ok: true });
   await authorized(request, env);
+  if (parts[1] === 'direct' && parts[2] && method === 'POST')
+    return json(await direct(env, parts[2], await readJson(request)));
   if (parts[1] !== 'sandboxes') throw new WorkerError('not_found', `No route ${method} ${url.pathname}.`);
   const id = parts[2];
   const action = parts[3];
@@ -90,7 +98,10 @@ async function route(request: Request, env: Env): Promise<Response> {
 
 async function requireRecordOr404(env: Env, id: string): Promise<SandboxRecord> {
   const record = (await registry(env).get(id)) as SandboxRecord | null;
-  if (!record) throw new WorkerError('not_found', `Sandbox ${id} not found: it was destroyed or never existed.`, { sandboxId: id });
+  if (!record)
+    throw new WorkerError('not_found', `Sandbox ${id} not found: it was destroyed or never existed.`, {
+      sandboxId: id,
+    });
   return record;
 }
 
@@ -100,7 +111,9 @@ export default {
       return await route(request, env);
     } catch (error) {
       const id = new URL(request.url).pathname.split('/')[3];
-      return errorResponse(await translate(env, error, id && id !== '' ? decodeURIComponent(id) : undefined, request.method));
+      return errorResponse(
+        await translate(env, error, id && id !== '' ? decodeURIComponent(id) : undefined, request.method),
+      );
     }
   },
 } satisfies ExportedHandler<Env>;

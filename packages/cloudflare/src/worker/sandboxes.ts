@@ -77,17 +77,24 @@ export function info(record: SandboxRecord) {
 
 export async function requireRecord(env: Env, id: string): Promise<SandboxRecord> {
   const record = (await registry(env).get(id)) as SandboxRecord | null;
-  if (!record) throw new WorkerError('not_found', `Sandbox ${id} not found: it was destroyed or never existed.`, { sandboxId: id });
+  if (!record)
+    throw new WorkerError('not_found', `Sandbox ${id} not found: it was destroyed or never existed.`, {
+      sandboxId: id,
+    });
   return record;
 }
 
 export async function requireRunning(env: Env, id: string, operation: string): Promise<SandboxRecord> {
   const record = await requireRecord(env, id);
   if (record.status !== 'running') {
-    throw new WorkerError('invalid_state', `Cannot ${operation} sandbox ${id}: it is ${record.status}. Resume it first.`, {
-      sandboxId: id,
-      status: record.status,
-    });
+    throw new WorkerError(
+      'invalid_state',
+      `Cannot ${operation} sandbox ${id}: it is ${record.status}. Resume it first.`,
+      {
+        sandboxId: id,
+        status: record.status,
+      },
+    );
   }
   return record;
 }
@@ -127,12 +134,22 @@ export async function deleteBackups(env: Env, backups: readonly BackupRecord[]):
  * Maps an SDK or platform failure to the Worker's error answer. A sandbox that a concurrent call
  * suspended or destroyed is reported as such, never as a transient failure.
  */
-export async function translate(env: Env, error: unknown, id: string | undefined, operation: string): Promise<WorkerError> {
+export async function translate(
+  env: Env,
+  error: unknown,
+  id: string | undefined,
+  operation: string,
+): Promise<WorkerError> {
   if (error instanceof WorkerError) return error;
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   if (id) {
-    const record = (await registry(env).get(id).catch(() => undefined)) as SandboxRecord | null | undefined;
-    if (record === null) return new WorkerError('not_found', `Sandbox ${id} was destroyed during ${operation}.`, { sandboxId: id });
+    const record = (await registry(env)
+      .get(id)
+      .catch(() => undefined)) as SandboxRecord | null | undefined;
+    if (record === null)
+      return new WorkerError('not_found', `Sandbox ${id} was destroyed during ${operation}.`, {
+        sandboxId: id,
+      });
     if (record && record.status !== 'running' && operation !== 'resume' && operation !== 'fork') {
       return new WorkerError('invalid_state', `Sandbox ${id} was ${record.status} during ${operation}.`, {
         sandboxId: id,
@@ -140,8 +157,13 @@ export async function translate(env: Env, error: unknown, id: string | undefined
       });
     }
   }
-  if (isPlatformTransientError(error) || /ContainerUnavailable|Network connection lost|reset|timed out|not running/i.test(message)) {
-    return new WorkerError('transient', `${operation} failed for a reason that may pass: ${message}`, { sandboxId: id });
+  if (
+    isPlatformTransientError(error) ||
+    /ContainerUnavailable|Network connection lost|reset|timed out|not running/i.test(message)
+  ) {
+    return new WorkerError('transient', `${operation} failed for a reason that may pass: ${message}`, {
+      sandboxId: id,
+    });
   }
   return new WorkerError('internal', `${operation} failed: ${message}`, { sandboxId: id });
 }

@@ -33,7 +33,10 @@ function checkStrings(value: unknown, name: string): Record<string, string> {
 /** Starts the container (so the sandbox is running when create returns) and registers the sandbox. */
 export async function create(env: Env, body: CreateBody) {
   if (body.image !== undefined) {
-    throw new WorkerError('bad_request', 'The image is fixed by the Worker (wrangler.jsonc containers[].image); create() takes no image.');
+    throw new WorkerError(
+      'bad_request',
+      'The image is fixed by the Worker (wrangler.jsonc containers[].image); create() takes no image.',
+    );
   }
   const record: SandboxRecord = {
     id: newSandboxId(),
@@ -118,7 +121,8 @@ export async function resume(env: Env, id: string) {
     throw await translate(env, error, id, 'resume');
   }
   const updated = (await registry(env).setStatus(id, 'running')) as SandboxRecord | null;
-  if (!updated) throw new WorkerError('not_found', `Sandbox ${id} was destroyed during resume.`, { sandboxId: id });
+  if (!updated)
+    throw new WorkerError('not_found', `Sandbox ${id} was destroyed during resume.`, { sandboxId: id });
   return { ...info(updated), backupBytes: record.backup?.sizeBytes ?? 0 };
 }
 
@@ -145,7 +149,9 @@ export async function fork(env: Env, id: string, body: { labels?: Record<string,
     workdir: source.workdir,
     backup,
   };
-  const { orphans } = (await registry(env).insertFork(child, source.status === 'running')) as { orphans: BackupRecord[] };
+  const { orphans } = (await registry(env).insertFork(child, source.status === 'running')) as {
+    orphans: BackupRecord[];
+  };
   await deleteBackups(env, orphans);
   try {
     await recover(env, child);
@@ -157,7 +163,10 @@ export async function fork(env: Env, id: string, body: { labels?: Record<string,
 }
 
 export async function destroy(env: Env, id: string): Promise<void> {
-  const { removed, orphans } = (await registry(env).remove(id)) as { removed: boolean; orphans: BackupRecord[] };
+  const { removed, orphans } = (await registry(env).remove(id)) as {
+    removed: boolean;
+    orphans: BackupRecord[];
+  };
   if (!removed) return;
   await container(env, id).destroy();
   await deleteBackups(env, orphans);

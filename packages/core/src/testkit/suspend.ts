@@ -93,7 +93,9 @@ export function describeSuspend(suite: SuiteContext): void {
         ).toBe('gone\n');
       },
       noSuspend ??
-        (capabilities.persistentPaths ? undefined : 'provider declares no persistentPaths (the whole filesystem is kept)'),
+        (capabilities.persistentPaths
+          ? undefined
+          : 'provider declares no persistentPaths (the whole filesystem is kept)'),
     );
 
     suite.test(
