@@ -45,6 +45,8 @@ describe('runner on the cloudflare provider', () => {
         idleMs: 500,
         pollBlockMs: 200,
         janitorIntervalMs: null,
+        // Printed so that a failure here shows what the runner did.
+        onEvent: (event) => process.stderr.write(`runner: ${JSON.stringify(event).slice(0, 300)}\n`),
       });
       cleanup.push(() => runner.shutdown());
       void runner.run();

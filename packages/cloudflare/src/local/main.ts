@@ -18,6 +18,8 @@ export type LocalWorkerConfig = {
   egressImage: string;
   /** Where the Worker's source is: `src/worker/index.ts` of this package. */
   entry: string;
+  /** More Worker variables. */
+  vars: Record<string, string>;
 };
 
 const DOCKER_WRAPPER = `#!/usr/bin/env bash
@@ -73,7 +75,13 @@ async function main(): Promise<void> {
   const cleanup = () => rmSync(directory, { recursive: true, force: true });
   writeFileSync(join(directory, 'wrangler.json'), JSON.stringify(wranglerConfig(config), null, 2));
   writeFileSync(join(directory, 'Dockerfile'), `FROM ${config.image}\n`);
-  writeFileSync(join(directory, '.dev.vars'), `STATEBOX_TOKEN=${config.token}\n`);
+  const vars = { ...config.vars, STATEBOX_TOKEN: config.token };
+  writeFileSync(
+    join(directory, '.dev.vars'),
+    Object.entries(vars)
+      .map(([name, value]) => `${name}=${JSON.stringify(value)}\n`)
+      .join(''),
+  );
   const wrapper = join(directory, 'docker');
   writeFileSync(wrapper, DOCKER_WRAPPER);
   chmodSync(wrapper, 0o755);

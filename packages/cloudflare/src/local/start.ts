@@ -23,6 +23,8 @@ export type LocalWorker = {
 export type LocalWorkerOptions = {
   image?: string;
   egressImage?: string;
+  /** Worker variables (`.dev.vars`), e.g. `{ STATEBOX_MAX_BACKUP_BYTES: '1048576' }`. */
+  vars?: Record<string, string>;
   /** How long to wait for the Worker to answer. Default 180 s. */
   startTimeoutMs?: number;
 };
@@ -66,6 +68,7 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     image: options.image ?? LOCAL_IMAGE,
     egressImage: options.egressImage ?? LOCAL_EGRESS_IMAGE,
     entry: workerEntry,
+    vars: options.vars ?? {},
   };
   const child = spawn(process.execPath, [mainScript], {
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,4 +1,7 @@
-import { bytesToBase64, WorkerError } from './http.js';
+import { bytesToBase64, sseEvents, WorkerError } from './http.js';
+
+const PART_BYTES = 6 * 1024 * 1024;
+
 import { container, type Env, newSandboxId, WORKDIR } from './sandboxes.js';
 
 export type DirectBody = { sandboxId?: string; bytes?: number };
@@ -38,13 +41,35 @@ export async function direct(
     case 'exec':
       return { ms: await timed(() => main!.exec('true')) };
     case 'write': {
-      const content = bytesToBase64(new Uint8Array(body.bytes ?? 0).map((_, index) => (index * 131) & 255));
-      return {
-        ms: await timed(() => main!.writeFile('/tmp/statebox-direct-io', content, { encoding: 'base64' })),
-      };
+      // One writeFile sends the whole file as one base64 JSON body over Durable Object RPC, which fails
+      // for large files; the statebox Worker's 6 MiB parts are the SDK's practical unit, so they are here too.
+      const total = body.bytes ?? 0;
+      const parts: string[] = [];
+      for (let offset = 0; offset < total || parts.length === 0; offset += PART_BYTES) {
+        const size = Math.max(0, Math.min(PART_BYTES, total - offset));
+        parts.push(bytesToBase64(new Uint8Array(size).map((_, index) => (index * 131) & 255)));
+      }
+      const ms = await timed(async () => {
+        for (const [index, content] of parts.entries()) {
+          await main!.writeFile(`/tmp/statebox-direct-io.${index}`, content, { encoding: 'base64' });
+        }
+      });
+      await main!.exec(
+        'cat /tmp/statebox-direct-io.* > /tmp/statebox-direct-io && rm -f /tmp/statebox-direct-io.*',
+      );
+      return { ms };
     }
     case 'read':
-      return { ms: await timed(() => main!.readFile('/tmp/statebox-direct-io', { encoding: 'base64' })) };
+      return {
+        ms: await timed(async () => {
+          const stream = (await main!.readFileStream(
+            '/tmp/statebox-direct-io',
+          )) as ReadableStream<Uint8Array>;
+          // Parsed but not decoded: the statebox route decodes each chunk as it relays it.
+          for await (const _event of sseEvents(stream)) {
+          }
+        }),
+      };
     case 'suspend': {
       let result: Awaited<ReturnType<typeof backupOf>> | undefined;
       const ms = await timed(async () => {

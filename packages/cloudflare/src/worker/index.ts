@@ -110,10 +110,9 @@ export default {
     try {
       return await route(request, env);
     } catch (error) {
-      const id = new URL(request.url).pathname.split('/')[3];
-      return errorResponse(
-        await translate(env, error, id && id !== '' ? decodeURIComponent(id) : undefined, request.method),
-      );
+      const parts = new URL(request.url).pathname.split('/');
+      const id = parts[2] === 'sandboxes' && parts[3] ? decodeURIComponent(parts[3]) : undefined;
+      return errorResponse(await translate(env, error, id, request.method));
     }
   },
 } satisfies ExportedHandler<Env>;
