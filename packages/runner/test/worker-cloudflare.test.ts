@@ -37,6 +37,7 @@ describe('runner on the cloudflare provider', () => {
         }
       });
       const environment = emulator.createEnvironment('cloudflare');
+      const stopped = new Set<string>();
       const runner = new Runner({
         baseURL: emulator.url,
         environmentId: environment.id,
@@ -45,8 +46,9 @@ describe('runner on the cloudflare provider', () => {
         idleMs: 500,
         pollBlockMs: 200,
         janitorIntervalMs: null,
-        // Printed so that a failure here shows what the runner did.
-        onEvent: (event) => process.stderr.write(`runner: ${JSON.stringify(event).slice(0, 300)}\n`),
+        onEvent: (event) => {
+          if (event.type === 'work.stopped') stopped.add(event.sessionId);
+        },
       });
       cleanup.push(() => runner.shutdown());
       void runner.run();
@@ -56,7 +58,9 @@ describe('runner on the cloudflare provider', () => {
       const deadline = Date.now() + 120_000;
       for (;;) {
         const [box] = await statebox.list({ labels: { [SESSION_LABEL]: sessionId } });
-        if (box?.status === 'suspended') break;
+        // The registry says suspended before the container is released; the runner stops its work item
+        // after that, and a message sent before then would reach the item being stopped.
+        if (box?.status === 'suspended' && stopped.has(sessionId)) break;
         if (Date.now() > deadline) throw new Error('the sandbox was not suspended after the session idled');
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
