@@ -155,3 +155,12 @@ server.keepAliveTimeout = 60_000;
 server.listen(PORT, '0.0.0.0', () => {
   process.stdout.write(`statebox control server listening on ${PORT}\n`);
 });
+
+// PID 1 in the container: without a handler, SIGTERM is ignored and every stop waits for Docker's
+// grace period before SIGKILL (Cloudflare's server also stops at once).
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    server.close();
+    process.exit(0);
+  });
+}

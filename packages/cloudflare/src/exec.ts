@@ -156,8 +156,10 @@ async function* sseEvents<T>(stream: ReadableStream<Uint8Array>): AsyncGenerator
   const decoder = new TextDecoder();
   let buffer = '';
   for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    // Search only the new text (and the one character before it), not the whole buffer per chunk.
+    const searchFrom = Math.max(0, buffer.length - 1);
     buffer += decoder.decode(chunk, { stream: true });
-    let end = buffer.indexOf('\n\n');
+    let end = buffer.indexOf('\n\n', searchFrom);
     while (end >= 0) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);

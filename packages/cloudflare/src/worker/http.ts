@@ -93,8 +93,11 @@ export async function* sseEvents<T>(stream: ReadableStream<Uint8Array>): AsyncGe
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      // Search only the new text (and the one character before it): an event of megabytes arrives in
+      // many chunks, and scanning the whole buffer for every chunk would be quadratic.
+      const searchFrom = Math.max(0, buffer.length - 1);
       buffer += decoder.decode(value, { stream: true });
-      let end = buffer.indexOf('\n\n');
+      let end = buffer.indexOf('\n\n', searchFrom);
       while (end >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
