@@ -16,7 +16,7 @@ async function containerHolding(marker: string): Promise<string> {
     '--format',
     '{{.Names}}',
     '--filter',
-    'name=statebox-local-Sandbox',
+    'name=statebox-local-',
   ]);
   for (const name of stdout.split('\n').filter((line) => line && !line.endsWith('-proxy'))) {
     const found = await execFileAsync('docker', ['exec', name, 'test', '-e', `/workspace/${marker}`]).then(

@@ -47,6 +47,8 @@ describe('runner on the cloudflare provider', () => {
         pollBlockMs: 200,
         janitorIntervalMs: null,
         onEvent: (event) => {
+          // On stderr, so that a failure shows how far the runner got.
+          process.stderr.write(`runner event: ${JSON.stringify(event).slice(0, 240)}\n`);
           if (event.type === 'work.stopped') stopped.add(event.sessionId);
         },
       });

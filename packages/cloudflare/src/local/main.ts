@@ -40,7 +40,9 @@ exec docker "\${args[@]}"
 
 function wranglerConfig(config: LocalWorkerConfig) {
   return {
-    name: 'statebox-local',
+    // Unique per instance: workerd names its containers after the Worker, and two local Workers (two
+    // test files, two checkouts) must never see each other's containers as their own.
+    name: `statebox-local-${process.pid}`,
     main: config.entry,
     compatibility_date: '2026-11-01',
     compatibility_flags: ['nodejs_compat'],
