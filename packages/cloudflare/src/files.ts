@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   FileTooLargeError,
   type ReadFileOptions,
@@ -44,7 +45,11 @@ export async function readFile(
   return bytes;
 }
 
-/** Writes a file through the Worker: a temporary file beside the target, renamed over it. */
+/**
+ * Writes a file through the Worker in two steps: the bytes are staged beside the target (abortable),
+ * then renamed over it. An abort or timeout before the rename leaves the old content; once the rename
+ * is asked for, the call waits for it, so a write that resolves is written and one that rejects is not.
+ */
 export async function writeFile(
   client: WorkerClient,
   sandboxId: string,
@@ -53,15 +58,50 @@ export async function writeFile(
   options: WriteFileOptions,
   defaultTimeoutMs: number,
 ): Promise<void> {
+  const context = { sandboxId, operation: 'writeFile', path };
+  const base = `/v1/sandboxes/${encodeURIComponent(sandboxId)}/file`;
+  const stage = randomUUID();
   const query = new URLSearchParams({
     path,
+    stage,
     ...(options.mode !== undefined ? { mode: `${options.mode}` } : {}),
   });
-  await client.send(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/file?${query}`, {
-    method: 'PUT',
-    bytes: data,
-    timeoutMs: options.timeoutMs ?? defaultTimeoutMs,
-    signal: options.signal,
-    context: { sandboxId, operation: 'writeFile', path },
+  let staged: { target: string };
+  try {
+    staged = await client.json<{ target: string }>(`${base}?${query}`, {
+      method: 'PUT',
+      bytes: data,
+      timeoutMs: options.timeoutMs ?? defaultTimeoutMs,
+      signal: options.signal,
+      context,
+    });
+  } catch (error) {
+    // Best effort: the Worker may still be staging; a leftover is a hidden .statebox-write-* file.
+    void client
+      .send(`${base}/discard`, {
+        method: 'POST',
+        body: { path, stage },
+        timeoutMs: defaultTimeoutMs,
+        context,
+      })
+      .catch(() => undefined);
+    throw error;
+  }
+  if (options.signal?.aborted) {
+    void client
+      .send(`${base}/discard`, {
+        method: 'POST',
+        body: { path, stage },
+        timeoutMs: defaultTimeoutMs,
+        context,
+      })
+      .catch(() => undefined);
+    throw options.signal.reason;
+  }
+  await client.send(`${base}/commit`, {
+    method: 'POST',
+    body: { target: staged.target, stage },
+    timeoutMs: defaultTimeoutMs,
+    context,
   });
 }

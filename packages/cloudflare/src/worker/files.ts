@@ -94,16 +94,20 @@ function base64Bytes(data: string): Uint8Array {
 }
 
 /**
- * PUT /v1/sandboxes/:id/file?path=&mode=: writes to a temporary file beside the target (in parts, as
- * the body arrives), then renames it over the target, so a reader or a crash sees old or new content.
+ * PUT /v1/sandboxes/:id/file?path=&mode=&stage=<uuid>: stages the bytes in a temporary file beside the
+ * target (in parts, as the body arrives), with its final mode; `commitWrite` renames it over the
+ * target. Two steps, so that a caller who gave up (abort, timeout) before the commit leaves the old
+ * content: a Worker does not learn reliably that its caller went away.
  */
 export async function writeFile(
   env: Env,
   id: string,
   path: string,
   mode: number | undefined,
+  stage: string,
   request: Request,
-): Promise<void> {
+): Promise<{ staged: string; target: string }> {
+  if (!STAGE_ID.test(stage)) throw new WorkerError('bad_request', 'stage must be a UUID.');
   const sandbox = container(env, id);
   let temporary: string | undefined;
   try {
@@ -118,26 +122,63 @@ export async function writeFile(
     }
     const target = rest.join('|');
     const fileMode = mode === undefined ? detail || '644' : mode.toString(8);
-    temporary = `${target.slice(0, target.lastIndexOf('/'))}/.statebox-write-${crypto.randomUUID()}`;
+    temporary = stagedPath(target, stage);
     const parts = await writeParts(sandbox, temporary, request.body);
     const join =
       parts[0] !== temporary
         ? `cat ${parts.map(shellQuote).join(' ')} > ${shellQuote(temporary)} && rm -f ${parts.map(shellQuote).join(' ')} && `
         : '';
-    if (request.signal?.aborted)
-      throw new WorkerError('bad_request', 'The write was cancelled by the caller.');
-    const commit = await sandbox.exec(
-      `${join}chmod ${fileMode} ${shellQuote(temporary)} && mv -f -- ${shellQuote(temporary)} ${shellQuote(target)}`,
-    );
-    if (commit.exitCode !== 0) throw new Error(`committing the write failed: ${commit.stderr}`);
-    temporary = undefined;
+    const staged = await sandbox.exec(`${join}chmod ${fileMode} ${shellQuote(temporary)}`);
+    if (staged.exitCode !== 0) throw new Error(`staging the write failed: ${staged.stderr}`);
+    return { staged: temporary, target };
   } catch (error) {
-    if (temporary)
-      await sandbox
-        .exec(`rm -f ${shellQuote(temporary)} ${shellQuote(temporary)}.part*`)
-        .catch(() => undefined);
+    if (temporary) await discard(sandbox, temporary);
     throw await translate(env, error, id, 'writeFile');
   }
+}
+
+const STAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function stagedPath(target: string, stage: string): string {
+  return `${target.slice(0, target.lastIndexOf('/'))}/.statebox-write-${stage}`;
+}
+
+function discard(sandbox: ReturnType<typeof container>, temporary: string): Promise<unknown> {
+  return sandbox.exec(`rm -f ${shellQuote(temporary)} ${shellQuote(temporary)}.part*`).catch(() => undefined);
+}
+
+/** POST /v1/sandboxes/:id/file/commit {target, stage}: the atomic rename of a staged write. */
+export async function commitWrite(
+  env: Env,
+  id: string,
+  body: { target?: string; stage?: string },
+): Promise<void> {
+  if (typeof body.target !== 'string' || !body.target.startsWith('/') || !STAGE_ID.test(body.stage ?? '')) {
+    throw new WorkerError('bad_request', 'commit needs the target and stage a staged write returned.');
+  }
+  await requireRunning(env, id, 'write a file in');
+  const temporary = stagedPath(body.target, body.stage!);
+  try {
+    const result = await container(env, id).exec(
+      `mv -f -- ${shellQuote(temporary)} ${shellQuote(body.target)}`,
+    );
+    if (result.exitCode !== 0) throw new Error(`committing the write failed: ${result.stderr}`);
+  } catch (error) {
+    throw await translate(env, error, id, 'writeFile');
+  }
+}
+
+/** POST /v1/sandboxes/:id/file/discard {target, stage}: removes a staged write its caller gave up on. */
+export async function discardWrite(
+  env: Env,
+  id: string,
+  body: { path?: string; stage?: string },
+): Promise<void> {
+  if (typeof body.path !== 'string' || !STAGE_ID.test(body.stage ?? '')) return;
+  await requireRunning(env, id, 'write a file in');
+  const sandbox = container(env, id);
+  const resolved = await sandbox.exec(`readlink -m -- ${shellQuote(body.path)}`);
+  await discard(sandbox, stagedPath(resolved.stdout.trim(), body.stage!));
 }
 
 async function writeParts(

@@ -11,7 +11,7 @@
  */
 import { direct } from './direct.js';
 import { type ExecBody, exec, kill } from './exec.js';
-import { readFile, writeFile } from './files.js';
+import { commitWrite, discardWrite, readFile, writeFile } from './files.js';
 import { errorResponse, json, readJson, WorkerError } from './http.js';
 import type { SandboxRecord } from './registry.js';
 import { type Env, info, registry, translate } from './sandboxes.js';
@@ -77,6 +77,12 @@ async function route(request: Request, env: Env): Promise<Response> {
   } else if (method === 'POST' && action === 'exec' && parts[5] === 'kill') {
     await kill(env, id, parts[4] ?? '');
     return new Response(null, { status: 204 });
+  } else if (action === 'file' && method === 'POST' && parts[4] === 'commit' && parts.length === 5) {
+    await commitWrite(env, id, await readJson(request));
+    return new Response(null, { status: 204 });
+  } else if (action === 'file' && method === 'POST' && parts[4] === 'discard' && parts.length === 5) {
+    await discardWrite(env, id, await readJson(request));
+    return new Response(null, { status: 204 });
   } else if (action === 'file' && parts.length === 4) {
     const path = url.searchParams.get('path') ?? '';
     if (!path.startsWith('/')) throw new WorkerError('invalid_path', 'path must be absolute.', { path });
@@ -85,8 +91,8 @@ async function route(request: Request, env: Env): Promise<Response> {
     }
     if (method === 'PUT') {
       const mode = url.searchParams.get('mode');
-      await writeFile(env, id, path, mode === null ? undefined : Number(mode), request);
-      return new Response(null, { status: 204 });
+      const stage = url.searchParams.get('stage') ?? '';
+      return json(await writeFile(env, id, path, mode === null ? undefined : Number(mode), stage, request));
     }
   } else if (method === 'POST' && parts.length === 4) {
     if (action === 'suspend') return json(await suspend(env, id));
