@@ -3,7 +3,9 @@
 #  1. installs docker.io from apt when dockerd is missing;
 #  2. starts dockerd in the background when the socket does not answer (no systemd needed), waiting
 #     up to DOCKERD_WAIT_SECONDS (default 60) for `docker info` to work;
-#  3. builds the registry-free test image (statebox/busybox:test) when it is missing.
+#  3. builds the registry-free test image (statebox/busybox:test) when it is missing;
+#  4. builds the local Cloudflare images (the sandbox container with statebox's control server, and the
+#     egress sidecar) from statebox/debian:bookworm, when missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,3 +48,6 @@ fi
 if ! docker image inspect statebox/debian:bookworm >/dev/null 2>&1; then
   bash packages/docker/scripts/build-debian-image.sh statebox/debian:bookworm
 fi
+
+# The Cloudflare adapter's local Worker (workerd) runs its sandboxes in these (no registry either).
+bash packages/cloudflare/scripts/build-images.sh

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Sandbox, SandboxProvider } from '@statebox/core';
 import { local } from '@statebox/local';
 import { localSkipReason } from '@statebox/local/testing';
+import { cloudflareScenario } from './cloudflare-scenario.ts';
 import { run, runChecked } from './process.ts';
 import { time } from './stats.ts';
 import { generateWorkspace, WORKSPACE, type WorkspacePlan, type WorkspaceTarget } from './workspace.ts';
@@ -372,4 +373,5 @@ const dockerScenario: Scenario = {
 export const scenarios: Record<string, Scenario> = {
   local: localScenario,
   docker: dockerScenario,
+  cloudflare: cloudflareScenario,
 };

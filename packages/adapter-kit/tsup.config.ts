@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // `shell` is its own entry: free of Node built-ins, so a Worker bundle (workerd) can import it.
+  entry: ['src/index.ts', 'src/shell.ts'],
   format: ['esm'],
   dts: true,
   clean: true,

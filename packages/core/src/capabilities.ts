@@ -52,4 +52,12 @@ export type SandboxCapabilities = {
    * separate copy after a fork.
    */
   readonly hardLinks: boolean;
+
+  /**
+   * The directories whose contents survive suspend, resume and fork, when that is not the whole
+   * filesystem (Cloudflare keeps only what its backups cover). Absent: every file survives as `suspend`
+   * and `fork` say. When present it includes the workdir, and a file anywhere else is gone after a
+   * suspend and resume, and absent from a fork's child.
+   */
+  readonly persistentPaths?: readonly string[];
 };

@@ -133,6 +133,14 @@ export function runConformance(options: ConformanceOptions): void {
         ] as const) {
           expect(typeof capabilities[flag], `capabilities.${flag}`).toBe('boolean');
         }
+        if (capabilities.persistentPaths !== undefined) {
+          expect(
+            capabilities.persistentPaths.length,
+            'persistentPaths lists at least the workdir',
+          ).toBeGreaterThan(0);
+          for (const path of capabilities.persistentPaths)
+            expect(path.startsWith('/'), `persistentPaths: ${path}`).toBe(true);
+        }
       });
     });
 

@@ -9,6 +9,7 @@ import {
   expectError,
   liveness,
   randomData,
+  randomSuffix,
   run,
   sha256,
   sha256Inside,
@@ -72,6 +73,28 @@ export function describeSuspend(suite: SuiteContext): void {
         }
       },
       noSuspend,
+    );
+
+    suite.test(
+      `keeps exactly the declared persistentPaths${capabilities.persistentPaths ? `: ${capabilities.persistentPaths.join(', ')}` : ''}`,
+      async () => {
+        const box = await suite.create({ labels: { purpose: 'suspend persistent paths' } });
+        const name = `statebox-persist-${randomSuffix()}`;
+        const kept = (capabilities.persistentPaths ?? []).map((path) => `${path}/${name}`);
+        const outside = `/var/${name}`;
+        for (const path of [...kept, outside]) await box.writeFile(path, path);
+        await box.suspend();
+        await box.resume();
+        for (const path of kept) expect(new TextDecoder().decode(await box.readFile(path)), path).toBe(path);
+        expect(
+          (await box.exec(['sh', '-c', 'test -e "$1" && echo present || echo gone', 'sh', outside])).stdout,
+          `${outside} is outside persistentPaths`,
+        ).toBe('gone\n');
+      },
+      noSuspend ??
+        (capabilities.persistentPaths
+          ? undefined
+          : 'provider declares no persistentPaths (the whole filesystem is kept)'),
     );
 
     suite.test(

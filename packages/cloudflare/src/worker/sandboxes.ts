@@ -1,0 +1,169 @@
+import { getSandbox, isPlatformTransientError, type Sandbox } from '@cloudflare/sandbox';
+import { shellQuote, WorkerError } from './http.js';
+import type { BackupRecord, SandboxRecord, StateboxRegistry } from './registry.js';
+
+/** The bindings and settings the statebox Worker reads (see the README's wrangler.jsonc). */
+export type Env = {
+  Sandbox: DurableObjectNamespace<Sandbox>;
+  STATEBOX_REGISTRY: DurableObjectNamespace<StateboxRegistry>;
+  /** R2 bucket for backups (the SDK's `BACKUP_BUCKET` binding). */
+  BACKUP_BUCKET: R2Bucket;
+  /** Bearer token the Node provider sends (a Worker secret). */
+  STATEBOX_TOKEN?: string;
+  /** Seconds a backup stays valid; the SDK refuses to restore an expired one. Default ten years. */
+  STATEBOX_BACKUP_TTL_SECONDS?: string;
+  /** Largest /workspace a suspend or fork backs up, in bytes. Default 2 GiB. */
+  STATEBOX_MAX_BACKUP_BYTES?: string;
+  /**
+   * Directories a suspend or fork backs up, comma-separated; each must be under /workspace, /home,
+   * /tmp, /var/tmp or /app (the SDK's rule). Default `/workspace,/home` (the image links /root into /home).
+   */
+  STATEBOX_BACKUP_DIRS?: string;
+  /** How long an idle container lives before Cloudflare stops it (the SDK's `sleepAfter`). Default `10m`. */
+  STATEBOX_SLEEP_AFTER?: string;
+};
+
+export const WORKDIR = '/workspace';
+/** Exists in a container whose /workspace holds the sandbox's state; a restarted container lacks it. */
+export const READY_MARKER = '/run/statebox/ready';
+const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
+
+export function registry(env: Env): DurableObjectStub<StateboxRegistry> {
+  return env.STATEBOX_REGISTRY.get(env.STATEBOX_REGISTRY.idFromName('registry'));
+}
+
+export function container(env: Env, id: string) {
+  return getSandbox(env.Sandbox, id, { sleepAfter: env.STATEBOX_SLEEP_AFTER ?? '10m' });
+}
+
+export function backupDirs(env: Env): string[] {
+  return (env.STATEBOX_BACKUP_DIRS ?? `${WORKDIR},/home`)
+    .split(',')
+    .map((dir) => dir.trim())
+    .filter(Boolean);
+}
+
+export function backupOptions(env: Env, dir: string) {
+  return {
+    dir,
+    // The R2 binding path: the Durable Object streams the archive between container and bucket. The
+    // presigned-URL path needs R2 API credentials and, to restore, FUSE (which sleeps with the container).
+    localBucket: true,
+    ttl: Number(env.STATEBOX_BACKUP_TTL_SECONDS ?? TEN_YEARS_SECONDS),
+  };
+}
+
+export function maxBackupBytes(env: Env): number {
+  return Number(env.STATEBOX_MAX_BACKUP_BYTES ?? 2 * 1024 ** 3);
+}
+
+export function newSandboxId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = crypto.getRandomValues(new Uint8Array(20));
+  return `sbx${[...bytes].map((byte) => alphabet[byte & 31]).join('')}`;
+}
+
+export function info(record: SandboxRecord) {
+  return {
+    id: record.id,
+    provider: 'cloudflare',
+    status: record.status,
+    labels: record.labels,
+    createdAt: record.createdAt,
+    ...(record.parentId ? { parentId: record.parentId } : {}),
+    workdir: record.workdir,
+  };
+}
+
+export async function requireRecord(env: Env, id: string): Promise<SandboxRecord> {
+  const record = (await registry(env).get(id)) as SandboxRecord | null;
+  if (!record)
+    throw new WorkerError('not_found', `Sandbox ${id} not found: it was destroyed or never existed.`, {
+      sandboxId: id,
+    });
+  return record;
+}
+
+export async function requireRunning(env: Env, id: string, operation: string): Promise<SandboxRecord> {
+  const record = await requireRecord(env, id);
+  if (record.status !== 'running') {
+    throw new WorkerError(
+      'invalid_state',
+      `Cannot ${operation} sandbox ${id}: it is ${record.status}. Resume it first.`,
+      {
+        sandboxId: id,
+        status: record.status,
+      },
+    );
+  }
+  return record;
+}
+
+const recovering = new Map<string, Promise<void>>();
+
+/**
+ * Puts a container's /workspace back to the sandbox's latest backup and marks it ready. Runs at resume,
+ * at fork, and whenever an operation finds a running sandbox's container without the marker: Cloudflare
+ * restarted it (sleepAfter, eviction, a deploy), and a container starts from the bare image.
+ */
+export function recover(env: Env, record: SandboxRecord): Promise<void> {
+  const pending = recovering.get(record.id);
+  if (pending) return pending;
+  const work = (async () => {
+    const sandbox = container(env, record.id);
+    const dirs = [WORKDIR, ...backupDirs(env)].map((dir) => shellQuote(dir)).join(' ');
+    // Restores extract over a directory, so empty each first (keeping the directory: /root links into /home).
+    const clear = record.backup ? `find ${dirs} -mindepth 1 -delete && ` : '';
+    await sandbox.exec(`mkdir -p ${dirs} /run/statebox && ${clear}true`);
+    for (const part of record.backup?.parts ?? []) {
+      await sandbox.restoreBackup({ id: part.id, dir: part.dir, localBucket: part.localBucket });
+    }
+    await sandbox.exec(`: > ${shellQuote(READY_MARKER)}`);
+  })().finally(() => recovering.delete(record.id));
+  recovering.set(record.id, work);
+  return work;
+}
+
+export async function deleteBackups(env: Env, backups: readonly BackupRecord[]): Promise<void> {
+  for (const part of backups.flatMap((backup) => backup.parts)) {
+    await env.BACKUP_BUCKET.delete([`backups/${part.id}/data.sqsh`, `backups/${part.id}/meta.json`]);
+  }
+}
+
+/**
+ * Maps an SDK or platform failure to the Worker's error answer. A sandbox that a concurrent call
+ * suspended or destroyed is reported as such, never as a transient failure.
+ */
+export async function translate(
+  env: Env,
+  error: unknown,
+  id: string | undefined,
+  operation: string,
+): Promise<WorkerError> {
+  if (error instanceof WorkerError) return error;
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (id) {
+    const record = (await registry(env)
+      .get(id)
+      .catch(() => undefined)) as SandboxRecord | null | undefined;
+    if (record === null)
+      return new WorkerError('not_found', `Sandbox ${id} was destroyed during ${operation}.`, {
+        sandboxId: id,
+      });
+    if (record && record.status !== 'running' && operation !== 'resume' && operation !== 'fork') {
+      return new WorkerError('invalid_state', `Sandbox ${id} was ${record.status} during ${operation}.`, {
+        sandboxId: id,
+        status: record.status,
+      });
+    }
+  }
+  if (
+    isPlatformTransientError(error) ||
+    /ContainerUnavailable|Network connection lost|reset|timed out|not running/i.test(message)
+  ) {
+    return new WorkerError('transient', `${operation} failed for a reason that may pass: ${message}`, {
+      sandboxId: id,
+    });
+  }
+  return new WorkerError('internal', `${operation} failed: ${message}`, { sandboxId: id });
+}
