@@ -220,7 +220,7 @@ const localScenario: Scenario = {
 };
 
 /** Answers whether a Docker daemon is reachable, without the CLI: GET /_ping on DOCKER_HOST or the socket. */
-function pingDocker(host: string): Promise<string | undefined> {
+export function pingDocker(host: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const target = host.startsWith('unix://')
       ? { socketPath: host.slice('unix://'.length) }
