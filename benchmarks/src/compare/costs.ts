@@ -55,6 +55,8 @@ export type CostRow = {
   holds: string;
   /** USD for the night; null when a rate is not published. */
   usd: number | null;
+  /** The part of the cost whose rates are published (equals `usd` when every rate is). */
+  knownUsd: number;
   confirmed: boolean;
   /** How the number was made, and from what. */
   formula: string;
@@ -78,6 +80,7 @@ export function idleCosts(prices: Prices, backends?: string[]): CostModel {
     if (backends && !backends.includes(entry.backend)) continue;
     for (const state of entry.states) {
       let usd: number | null = 0;
+      let known = 0;
       const parts: string[] = [];
       for (const item of state.charges) {
         const quantity = workload[item.per === 'vcpu' ? 'vcpus' : item.per];
@@ -87,6 +90,7 @@ export function idleCosts(prices: Prices, backends?: string[]): CostModel {
           continue;
         }
         const cost = (item.rate * quantity * workload.idleHours) / hoursPerUnit[item.unit];
+        known += cost;
         if (usd !== null) usd += cost;
         parts.push(`${item.item} $${item.rate}/${item.per}-${item.unit} x ${quantity} x ${workload.idleHours} h = $${cost.toFixed(4)}`);
       }
@@ -97,6 +101,7 @@ export function idleCosts(prices: Prices, backends?: string[]): CostModel {
         keeps: state.keeps,
         holds: state.holds,
         usd: usd === null ? null : Math.round(usd * 10_000) / 10_000,
+        knownUsd: Math.round(known * 10_000) / 10_000,
         confirmed: state.charges.every((item) => item.confirmed),
         formula: parts.length > 0 ? parts.join('; ') : 'no vendor charge (your own machine)',
         sources: state.charges.map((item) => `${item.source} (read ${item.read}${item.confirmed ? '' : ', UNCONFIRMED'})`),

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createStatebox, type Sandbox } from '@statebox/core';
+import { type AdapterModule, createStatebox, type Sandbox } from '@statebox/core';
 import { createToolset } from '@statebox/runner';
 import type { SandboxHandle, SandboxProvider as TanstackProvider } from '@tanstack/ai-sandbox';
 import { localProcessSandbox } from '@tanstack/ai-sandbox-local-process';
@@ -16,9 +16,12 @@ export async function openDriver(spec: DriverSpec): Promise<Driver> {
 }
 
 async function openStatebox(spec: Extract<DriverSpec, { kind: 'statebox' }>): Promise<Driver> {
+  // The adapter is loaded by name, as `createProvider` would, but resolved from here: core's own lookup
+  // uses require.resolve, which misses packages whose exports have only an "import" condition (docker).
+  const { provider: name, ...options } = spec.config;
+  const adapter = (await import(`@statebox/${name}`)) as AdapterModule;
   const statebox = createStatebox({
-    provider: spec.config as never,
-    env: { ...process.env, ...spec.env },
+    provider: await adapter.createFromConfig(options, { ...process.env, ...spec.env }),
   });
   const provider = await statebox.provider();
   const boxes = new Map<string, Sandbox>();

@@ -1,5 +1,5 @@
 import type { CompareResult } from './index.ts';
-import { formatMs, survivalText, usd } from './text.ts';
+import { costText, formatMs, survivalText } from './text.ts';
 
 /**
  * The comparison as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
@@ -61,11 +61,11 @@ export function renderHtml(result: CompareResult): string {
           const name = `<text x="0" y="${y + 14}" class="lbl">${escape(bar.name)}</text>`;
           if (!bar.figure || !('value' in bar.figure))
             return `${name}<text x="150" y="${y + 14}" class="na">${bar.figure ? 'not supported' : 'failed'}</text>`;
-          const width = Math.max(1, (bar.figure.value / max) * 300);
+          const width = Math.max(1, (bar.figure.value / max) * 260);
           return `${name}<rect x="150" y="${y + 3}" width="${width.toFixed(1)}" height="14" rx="2" fill="${color(bar.name)}"><title>${escape(bar.name)}: ${formatMs(bar.figure.value)} (${sourceOf(bar.name)}, ${bar.figure.samples.length} samples)</title></rect><text x="${(156 + width).toFixed(1)}" y="${y + 14}" class="val">${formatMs(bar.figure.value)} · ${sourceOf(bar.name)}</text>`;
         })
         .join('');
-      return `<figure class="chart"><figcaption>${escape(label)}</figcaption><svg role="img" aria-label="${escape(label)}" viewBox="0 0 560 ${height}" width="560" height="${height}">${body}</svg></figure>`;
+      return `<figure class="chart"><figcaption>${escape(label)}</figcaption><svg role="img" aria-label="${escape(label)}" viewBox="0 0 520 ${height}" width="520" height="${height}">${body}</svg></figure>`;
     })
     .join('');
 
@@ -135,7 +135,7 @@ export function renderHtml(result: CompareResult): string {
   const costs = `<p>${w.idleHours} h idle; ${w.vcpus} vCPU, ${w.ramGiB} GiB RAM, ${w.diskGB} GB disk. ${escape(w.why)} Prices from <code>benchmarks/data/idle-prices.json</code> (updated ${escape(result.costs.updated)}); * = the state statebox leaves the backend in.</p><table class="figures"><thead><tr><th>backend</th><th>idle state</th><th>cost</th><th>keeps</th><th>holds</th><th>how</th></tr></thead><tbody>${result.costs.rows
     .map(
       (row) =>
-        `<tr><td>${escape(row.backend)}</td><td>${escape(row.state)}${row.usedByStatebox ? ' *' : ''}</td><td class="num">${usd(row.usd)}${row.usd !== null && !row.confirmed ? ' <span class="unconfirmed">unconfirmed</span>' : row.usd === null ? ' <span class="unconfirmed">rate not published</span>' : ''}</td><td>${escape(row.keeps)}</td><td>${escape(row.holds)}</td><td><small>${escape(row.formula)}${row.sources.length ? `<br>${row.sources.map(escape).join('<br>')}` : ''}</small></td></tr>`,
+        `<tr><td>${escape(row.backend)}</td><td>${escape(row.state)}${row.usedByStatebox ? ' *' : ''}</td><td class="num${row.confirmed ? '' : ' unconfirmed'}">${escape(costText(row))}</td><td>${escape(row.keeps)}</td><td>${escape(row.holds)}</td><td><small>${escape(row.formula)}${row.sources.length ? `<br>${row.sources.map(escape).join('<br>')}` : ''}</small></td></tr>`,
     )
     .join('')}</tbody></table>${seed
     .filter((item) => item.heldBytes !== null)

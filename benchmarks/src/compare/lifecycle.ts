@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Manifest } from '../fidelity.ts';
+import { run } from '../process.ts';
 import { median, percentile, round, time } from '../stats.ts';
 import { SCRATCH_DIR, type WorkspacePlan } from '../workspace.ts';
 import { type Check, checkState, loadWorkspace, MARKER } from './state.ts';
@@ -97,6 +98,9 @@ export async function runLifecycle(drivers: Driver[], options: LifecycleOptions)
     });
   }
 
+  // As in the main harness: flush the loads' dirty pages (untimed), or the first seal of a local
+  // suspend or fork pays for the whole workspace's writeback.
+  await run('sync', []);
   const payload = randomBytes(1024 * 1024);
   const digest = createHash('sha256').update(payload).digest('hex');
   for (let round = 0; round < options.rounds; round++) {

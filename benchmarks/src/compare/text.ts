@@ -30,6 +30,12 @@ export function usd(value: number | null): string {
   return value < 0.01 ? `$${value.toFixed(4)}` : `$${value.toFixed(2)}`;
 }
 
+/** A night's cost: the sum, or what is known of it when a rate is not published. */
+export function costText(row: { usd: number | null; knownUsd: number; confirmed: boolean }): string {
+  if (row.usd === null) return row.knownUsd > 0 ? `unknown (over ${usd(row.knownUsd)} + unpublished rates)` : 'unknown (rate not published)';
+  return `${usd(row.usd)}${row.confirmed ? '' : ' (unconfirmed)'}`;
+}
+
 type Row = string[];
 
 export function markdownTable(header: Row, rows: Row[]): string {
@@ -89,7 +95,7 @@ export function summaryMarkdown(result: CompareResult): string {
       result.costs.rows.map((row) => [
         row.backend,
         `${row.state}${row.usedByStatebox ? ' *' : ''}`,
-        `${usd(row.usd)}${row.usd !== null && !row.confirmed ? ' (unconfirmed)' : ''}`,
+        costText(row),
         row.keeps,
       ]),
     ),
