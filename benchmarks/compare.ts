@@ -65,19 +65,25 @@ export async function main(argv: string[]): Promise<number> {
     const given = values[name] as string | undefined;
     if (given === undefined) return fallback;
     const parsed = Number(given);
-    if (!Number.isInteger(parsed) || parsed < min) fail(`--${name} must be an integer >= ${min}, got ${JSON.stringify(given)}`);
+    if (!Number.isInteger(parsed) || parsed < min)
+      fail(`--${name} must be an integer >= ${min}, got ${JSON.stringify(given)}`);
     return parsed;
   };
   const list = (name: string): string[] | undefined => {
     const given = values[name] as string | undefined;
     if (given === undefined) return undefined;
-    const names = given.split(',').map((item) => item.trim()).filter(Boolean);
+    const names = given
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
     for (const item of names)
-      if (!(allBackends as readonly string[]).includes(item)) fail(`--${name}: unknown backend ${JSON.stringify(item)}`);
+      if (!(allBackends as readonly string[]).includes(item))
+        fail(`--${name}: unknown backend ${JSON.stringify(item)}`);
     return names;
   };
   const resultsDir = (values['results-dir'] as string | undefined) ?? join(import.meta.dirname, 'results');
-  const progress = (message: string) => process.stderr.write(`[compare ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+  const progress = (message: string) =>
+    process.stderr.write(`[compare ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
   let result: CompareResult;
   if (values.from) {
@@ -95,7 +101,9 @@ export async function main(argv: string[]): Promise<number> {
       idleMs: count('idle-ms', 3000, 0),
       only: list('backends'),
       live: list('live') ?? [],
-      dockerImage: (values.image as string | undefined) ?? (process.env.STATEBOX_DOCKER_IMAGE?.trim() || 'statebox/debian:bookworm'),
+      dockerImage:
+        (values.image as string | undefined) ??
+        (process.env.STATEBOX_DOCKER_IMAGE?.trim() || 'statebox/debian:bookworm'),
       home: values.home as string | undefined,
       progress,
     });
@@ -121,4 +129,5 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main || process.argv[1] === import.meta.filename) process.exit(await main(process.argv.slice(2)));
+if (import.meta.main || process.argv[1] === import.meta.filename)
+  process.exit(await main(process.argv.slice(2)));

@@ -47,13 +47,17 @@ export type Candidate = {
   name: string;
   library: string;
   /** A spec, plus what to run at the end; or why this backend is not in the run. */
-  outcome:
-    | { spec: DriverSpec; raw: RawSdk | null; close(): Promise<void> }
-    | { unavailable: string };
+  outcome: { spec: DriverSpec; raw: RawSdk | null; close(): Promise<void> } | { unavailable: string };
 };
 
 export const cloudBackends = ['tensorlake', 'daytona', 'cloudflare'] as const;
-export const allBackends = ['local', 'docker', ...cloudBackends, 'tanstack/local-process', 'computesdk'] as const;
+export const allBackends = [
+  'local',
+  'docker',
+  ...cloudBackends,
+  'tanstack/local-process',
+  'computesdk',
+] as const;
 
 export type DiscoverOptions = {
   runId: string;
@@ -82,9 +86,16 @@ export async function discover(options: DiscoverOptions): Promise<Candidate[]> {
   const noop = async () => undefined;
 
   await add('local', 'statebox', async () => {
-    if (process.platform !== 'linux') return { unavailable: `needs Linux namespaces; this is ${process.platform}` };
+    if (process.platform !== 'linux')
+      return { unavailable: `needs Linux namespaces; this is ${process.platform}` };
     return {
-      spec: { kind: 'statebox', name: 'local', source: 'real', runId: options.runId, config: { provider: 'local', home: join(options.home, 'local') } },
+      spec: {
+        kind: 'statebox',
+        name: 'local',
+        source: 'real',
+        runId: options.runId,
+        config: { provider: 'local', home: join(options.home, 'local') },
+      },
       raw: null,
       close: noop,
     };
@@ -95,7 +106,9 @@ export async function discover(options: DiscoverOptions): Promise<Candidate[]> {
     const host = process.env.DOCKER_HOST?.trim() || 'unix:///var/run/docker.sock';
     const unreachable = await pingDocker(host);
     if (unreachable) return { unavailable: `no Docker daemon answered at ${host} (${unreachable})` };
-    const image = await run('docker', ['image', 'inspect', options.dockerImage]).catch(() => ({ exitCode: 1 }));
+    const image = await run('docker', ['image', 'inspect', options.dockerImage]).catch(() => ({
+      exitCode: 1,
+    }));
     if (image.exitCode !== 0)
       return { unavailable: `image ${options.dockerImage} is missing (bash .ci/docker.sh builds it)` };
     return {
@@ -149,7 +162,12 @@ export async function discover(options: DiscoverOptions): Promise<Candidate[]> {
     const loaded = await canImport('@tanstack/ai-sandbox-local-process');
     if (loaded) return { unavailable: `@tanstack/ai-sandbox-local-process cannot be loaded (${loaded})` };
     return {
-      spec: { kind: 'tanstack-local-process', name: 'tanstack/local-process', baseDir: join(options.scratch, 'tanstack'), runId: options.runId },
+      spec: {
+        kind: 'tanstack-local-process',
+        name: 'tanstack/local-process',
+        baseDir: join(options.scratch, 'tanstack'),
+        runId: options.runId,
+      },
       raw: null,
       close: noop,
     };

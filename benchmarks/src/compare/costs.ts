@@ -69,7 +69,10 @@ const hoursPerUnit = { second: 1 / 3600, hour: 1, month: 730 } as const;
 
 export async function loadPrices(file = PRICES_FILE): Promise<Prices> {
   const parsed = pricesSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `${file}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 
@@ -92,7 +95,9 @@ export function idleCosts(prices: Prices, backends?: string[]): CostModel {
         const cost = (item.rate * quantity * workload.idleHours) / hoursPerUnit[item.unit];
         known += cost;
         if (usd !== null) usd += cost;
-        parts.push(`${item.item} $${item.rate}/${item.per}-${item.unit} x ${quantity} x ${workload.idleHours} h = $${cost.toFixed(4)}`);
+        parts.push(
+          `${item.item} $${item.rate}/${item.per}-${item.unit} x ${quantity} x ${workload.idleHours} h = $${cost.toFixed(4)}`,
+        );
       }
       rows.push({
         backend: entry.backend,
@@ -104,7 +109,9 @@ export function idleCosts(prices: Prices, backends?: string[]): CostModel {
         knownUsd: Math.round(known * 10_000) / 10_000,
         confirmed: state.charges.every((item) => item.confirmed),
         formula: parts.length > 0 ? parts.join('; ') : 'no vendor charge (your own machine)',
-        sources: state.charges.map((item) => `${item.source} (read ${item.read}${item.confirmed ? '' : ', UNCONFIRMED'})`),
+        sources: state.charges.map(
+          (item) => `${item.source} (read ${item.read}${item.confirmed ? '' : ', UNCONFIRMED'})`,
+        ),
       });
     }
   }

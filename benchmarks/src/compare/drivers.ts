@@ -132,7 +132,9 @@ async function openTanstack(spec: Extract<DriverSpec, { kind: 'tanstack-local-pr
       writeFile: async (path, data, mode) => {
         await handle.fs.write(path, data);
         if (mode !== undefined) {
-          const result = await handle.process.exec(`chmod ${mode.toString(8)} '${path.replaceAll("'", "'\\''")}'`);
+          const result = await handle.process.exec(
+            `chmod ${mode.toString(8)} '${path.replaceAll("'", "'\\''")}'`,
+          );
           if (result.exitCode !== 0) throw new Error(`chmod in ${handle.id}: ${result.stderr}`);
         }
       },
@@ -148,7 +150,8 @@ async function openTanstack(spec: Extract<DriverSpec, { kind: 'tanstack-local-pr
   };
   const caps = provider.capabilities();
   const noSuspend = {
-    unsupported: '@tanstack/ai-sandbox has no suspend (its resume(id) reattaches to a sandbox that never stopped)',
+    unsupported:
+      '@tanstack/ai-sandbox has no suspend (its resume(id) reattaches to a sandbox that never stopped)',
   };
   return {
     name: spec.name,

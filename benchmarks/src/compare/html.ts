@@ -18,13 +18,19 @@ const phaseColors: Record<string, string> = {
   'three branches ready': '#ec4899',
 };
 
-export function escape(text: string): string {
+export function esc(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
 export function renderHtml(result: CompareResult): string {
   const lanes = result.lifecycle;
-  const color = (name: string) => palette[Math.max(0, lanes.findIndex((lane) => lane.backend === name)) % palette.length]!;
+  const color = (name: string) =>
+    palette[
+      Math.max(
+        0,
+        lanes.findIndex((lane) => lane.backend === name),
+      ) % palette.length
+    ]!;
   const sourceOf = (name: string) => {
     const entry = result.backends.find((backend) => backend.name === name);
     return entry?.available ? entry.source : 'real';
@@ -33,16 +39,20 @@ export function renderHtml(result: CompareResult): string {
   const m = result.machine;
 
   const table = `<table class="figures"><thead><tr><th>operation (median)</th>${lanes
-    .map((lane) => `<th><span class="dot" style="background:${color(lane.backend)}"></span>${escape(lane.backend)} ${badge(lane.backend)}</th>`)
+    .map(
+      (lane) =>
+        `<th><span class="dot" style="background:${color(lane.backend)}"></span>${esc(lane.backend)} ${badge(lane.backend)}</th>`,
+    )
     .join('')}</tr></thead><tbody>${result.operations
     .map(
       ({ id, label }) =>
-        `<tr><td>${escape(label)}</td>${lanes
+        `<tr><td>${esc(label)}</td>${lanes
           .map((lane) => {
             const figure = lane.figures[id as keyof typeof lane.figures];
             if (!figure) return '<td class="na">failed</td>';
-            if ('unsupported' in figure) return `<td class="na" title="${escape(figure.unsupported)}">not supported</td>`;
-            return `<td class="num" data-figure="${escape(lane.backend)}:${id}">${formatMs(figure.value)}</td>`;
+            if ('unsupported' in figure)
+              return `<td class="na" title="${esc(figure.unsupported)}">not supported</td>`;
+            return `<td class="num" data-figure="${esc(lane.backend)}:${id}">${formatMs(figure.value)}</td>`;
           })
           .join('')}</tr>`,
     )
@@ -50,7 +60,10 @@ export function renderHtml(result: CompareResult): string {
 
   const charts = result.operations
     .map(({ id, label }) => {
-      const bars = lanes.map((lane) => ({ name: lane.backend, figure: lane.figures[id as keyof typeof lane.figures] }));
+      const bars = lanes.map((lane) => ({
+        name: lane.backend,
+        figure: lane.figures[id as keyof typeof lane.figures],
+      }));
       const values = bars.flatMap((bar) => (bar.figure && 'value' in bar.figure ? [bar.figure.value] : []));
       const max = Math.max(...values, 0.001);
       const rowHeight = 22;
@@ -58,14 +71,14 @@ export function renderHtml(result: CompareResult): string {
       const body = bars
         .map((bar, index) => {
           const y = 4 + index * rowHeight;
-          const name = `<text x="0" y="${y + 14}" class="lbl">${escape(bar.name)}</text>`;
+          const name = `<text x="0" y="${y + 14}" class="lbl">${esc(bar.name)}</text>`;
           if (!bar.figure || !('value' in bar.figure))
             return `${name}<text x="150" y="${y + 14}" class="na">${bar.figure ? 'not supported' : 'failed'}</text>`;
           const width = Math.max(1, (bar.figure.value / max) * 260);
-          return `${name}<rect x="150" y="${y + 3}" width="${width.toFixed(1)}" height="14" rx="2" fill="${color(bar.name)}"><title>${escape(bar.name)}: ${formatMs(bar.figure.value)} (${sourceOf(bar.name)}, ${bar.figure.samples.length} samples)</title></rect><text x="${(156 + width).toFixed(1)}" y="${y + 14}" class="val">${formatMs(bar.figure.value)} · ${sourceOf(bar.name)}</text>`;
+          return `${name}<rect x="150" y="${y + 3}" width="${width.toFixed(1)}" height="14" rx="2" fill="${color(bar.name)}"><title>${esc(bar.name)}: ${formatMs(bar.figure.value)} (${sourceOf(bar.name)}, ${bar.figure.samples.length} samples)</title></rect><text x="${(156 + width).toFixed(1)}" y="${y + 14}" class="val">${formatMs(bar.figure.value)} · ${sourceOf(bar.name)}</text>`;
         })
         .join('');
-      return `<figure class="chart"><figcaption>${escape(label)}</figcaption><svg role="img" aria-label="${escape(label)}" viewBox="0 0 520 ${height}" width="520" height="${height}">${body}</svg></figure>`;
+      return `<figure class="chart"><figcaption>${esc(label)}</figcaption><svg role="img" aria-label="${esc(label)}" viewBox="0 0 520 ${height}" width="520" height="${height}">${body}</svg></figure>`;
     })
     .join('');
 
@@ -75,19 +88,33 @@ export function renderHtml(result: CompareResult): string {
     label,
     (item) => {
       const survival = item.morning?.survived[kind];
-      return survival ? `<span title="${escape(survival.detail)}">${survivalText(survival)}</span>` : 'failed';
+      return survival ? `<span title="${esc(survival.detail)}">${survivalText(survival)}</span>` : 'failed';
     },
   ];
   type SeedRow = readonly [string, (item: SeedItem) => string];
   const seedRows: SeedRow[] = [
     ['evening work (repo, notes, tool, shell, process)', (item) => formatMs(item.evening.workMs)],
-    ['suspend', (item) => (item.evening.suspendUnsupported ? 'not supported' : formatMs(item.evening.suspendMs))],
+    [
+      'suspend',
+      (item) => (item.evening.suspendUnsupported ? 'not supported' : formatMs(item.evening.suspendMs)),
+    ],
     ['new process → first useful command', (item) => formatMs(item.morning?.firstUsefulMs)],
-    ['… of which resume', (item) => (item.morning?.resume ? 'not supported' : formatMs(item.morning?.steps.resume))],
-    ['three branches ready', (item) => (item.morning?.forkUnsupported ? 'not supported' : formatMs(item.morning?.threeBranchesMs))],
+    [
+      '… of which resume',
+      (item) => (item.morning?.resume ? 'not supported' : formatMs(item.morning?.steps.resume)),
+    ],
+    [
+      'three branches ready',
+      (item) => (item.morning?.forkUnsupported ? 'not supported' : formatMs(item.morning?.threeBranchesMs)),
+    ],
     [
       'branches diverged, source untouched',
-      (item) => (!item.morning || item.morning.branchesDiverged === null ? '-' : item.morning.branchesDiverged ? 'yes' : 'NO'),
+      (item) =>
+        !item.morning || item.morning.branchesDiverged === null
+          ? '-'
+          : item.morning.branchesDiverged
+            ? 'yes'
+            : 'NO',
     ],
     survivalRow('files', 'files survived'),
     survivalRow('tool', 'installed tool survived'),
@@ -95,29 +122,38 @@ export function renderHtml(result: CompareResult): string {
     survivalRow('processes', 'processes survived'),
   ];
   const seedTable = seed.length
-    ? `<table class="figures"><thead><tr><th>seed scenario</th>${seed.map((item) => `<th>${escape(item.backend)} ${badge(item.backend)}</th>`).join('')}</tr></thead><tbody>${seedRows
-        .map(([label, cell]) => `<tr><td>${escape(label)}</td>${seed.map((item) => `<td class="num">${cell(item)}</td>`).join('')}</tr>`)
+    ? `<table class="figures"><thead><tr><th>seed scenario</th>${seed.map((item) => `<th>${esc(item.backend)} ${badge(item.backend)}</th>`).join('')}</tr></thead><tbody>${seedRows
+        .map(
+          ([label, cell]) =>
+            `<tr><td>${esc(label)}</td>${seed.map((item) => `<td class="num">${cell(item)}</td>`).join('')}</tr>`,
+        )
         .join('')}</tbody></table>${seed
         .filter((item) => item.error)
-        .map((item) => `<p class="error">${escape(item.backend)}: ${escape(item.error!)}</p>`)
+        .map((item) => `<p class="error">${esc(item.backend)}: ${esc(item.error!)}</p>`)
         .join('')}`
     : '<p>No backend ran the seed scenario.</p>';
 
-  const timelineMax = Math.max(1, ...seed.flatMap((item) => item.timeline.map((step) => step.startMs + step.ms)));
+  const timelineMax = Math.max(
+    1,
+    ...seed.flatMap((item) => item.timeline.map((step) => step.startMs + step.ms)),
+  );
   const timelines = seed
     .map((item) => {
       const rects = item.timeline
         .map((step) => {
           const x = 150 + (step.startMs / timelineMax) * 400;
           const width = Math.max(1.5, (step.ms / timelineMax) * 400);
-          return `<rect x="${x.toFixed(1)}" y="4" width="${width.toFixed(1)}" height="18" fill="${phaseColors[step.phase] ?? '#64748b'}"><title>${escape(step.phase)}: ${formatMs(step.ms)} (at ${formatMs(step.startMs)})</title></rect>`;
+          return `<rect x="${x.toFixed(1)}" y="4" width="${width.toFixed(1)}" height="18" fill="${phaseColors[step.phase] ?? '#64748b'}"><title>${esc(step.phase)}: ${formatMs(step.ms)} (at ${formatMs(step.startMs)})</title></rect>`;
         })
         .join('');
-      return `<svg role="img" aria-label="timeline ${escape(item.backend)}" viewBox="0 0 560 26" width="560" height="26"><text x="0" y="17" class="lbl">${escape(item.backend)}</text>${rects}</svg>`;
+      return `<svg role="img" aria-label="timeline ${esc(item.backend)}" viewBox="0 0 560 26" width="560" height="26"><text x="0" y="17" class="lbl">${esc(item.backend)}</text>${rects}</svg>`;
     })
     .join('');
   const legend = Object.entries(phaseColors)
-    .map(([phase, fill]) => `<span class="key"><span class="dot" style="background:${fill}"></span>${escape(phase)}</span>`)
+    .map(
+      ([phase, fill]) =>
+        `<span class="key"><span class="dot" style="background:${fill}"></span>${esc(phase)}</span>`,
+    )
     .join(' ');
 
   const raw = result.raw.length
@@ -125,40 +161,43 @@ export function renderHtml(result: CompareResult): string {
         .flatMap((item) =>
           item.rows.map(
             (row) =>
-              `<tr><td>${escape(item.backend)} ${badge(item.backend)} <small>${escape(item.sdk)}</small></td><td>${escape(row.operation)}</td><td class="num">${formatMs(row.adapterMs)}</td><td class="num">${formatMs(row.rawMs)}</td><td class="num">${row.ratio.toFixed(2)}x</td></tr>`,
+              `<tr><td>${esc(item.backend)} ${badge(item.backend)} <small>${esc(item.sdk)}</small></td><td>${esc(row.operation)}</td><td class="num">${formatMs(row.adapterMs)}</td><td class="num">${formatMs(row.rawMs)}</td><td class="num">${row.ratio.toFixed(2)}x</td></tr>`,
           ),
         )
         .join('')}</tbody></table>`
     : '<p>No cloud adapter ran in this run, so there is no adapter-vs-raw-SDK ratio (see “not available” above).</p>';
 
   const w = result.costs.workload;
-  const costs = `<p>${w.idleHours} h idle; ${w.vcpus} vCPU, ${w.ramGiB} GiB RAM, ${w.diskGB} GB disk. ${escape(w.why)} Prices from <code>benchmarks/data/idle-prices.json</code> (updated ${escape(result.costs.updated)}); * = the state statebox leaves the backend in.</p><table class="figures"><thead><tr><th>backend</th><th>idle state</th><th>cost</th><th>keeps</th><th>holds</th><th>how</th></tr></thead><tbody>${result.costs.rows
+  const costs = `<p>${w.idleHours} h idle; ${w.vcpus} vCPU, ${w.ramGiB} GiB RAM, ${w.diskGB} GB disk. ${esc(w.why)} Prices from <code>benchmarks/data/idle-prices.json</code> (updated ${esc(result.costs.updated)}); * = the state statebox leaves the backend in.</p><table class="figures"><thead><tr><th>backend</th><th>idle state</th><th>cost</th><th>keeps</th><th>holds</th><th>how</th></tr></thead><tbody>${result.costs.rows
     .map(
       (row) =>
-        `<tr><td>${escape(row.backend)}</td><td>${escape(row.state)}${row.usedByStatebox ? ' *' : ''}</td><td class="num${row.confirmed ? '' : ' unconfirmed'}">${escape(costText(row))}</td><td>${escape(row.keeps)}</td><td>${escape(row.holds)}</td><td><small>${escape(row.formula)}${row.sources.length ? `<br>${row.sources.map(escape).join('<br>')}` : ''}</small></td></tr>`,
+        `<tr><td>${esc(row.backend)}</td><td>${esc(row.state)}${row.usedByStatebox ? ' *' : ''}</td><td class="num${row.confirmed ? '' : ' unconfirmed'}">${esc(costText(row))}</td><td>${esc(row.keeps)}</td><td>${esc(row.holds)}</td><td><small>${esc(row.formula)}${row.sources.length ? `<br>${row.sources.map(escape).join('<br>')}` : ''}</small></td></tr>`,
     )
     .join('')}</tbody></table>${seed
     .filter((item) => item.heldBytes !== null)
-    .map((item) => `<p><small>${escape(item.backend)}: the seed session's work held ${(item.heldBytes! / 1024).toFixed(0)} KiB through the night (du of project, notes and tool).</small></p>`)
+    .map(
+      (item) =>
+        `<p><small>${esc(item.backend)}: the seed session's work held ${(item.heldBytes! / 1024).toFixed(0)} KiB through the night (du of project, notes and tool).</small></p>`,
+    )
     .join('')}`;
 
   const backends = `<ul>${result.backends
     .map((entry) =>
       entry.available
-        ? `<li><b>${escape(entry.name)}</b> ${badge(entry.name)}: ${escape(entry.library)} on ${escape(entry.backend)}; suspend ${escape(entry.declared.suspend)}, fork ${escape(entry.declared.fork)}${entry.rawSdk ? `; raw SDK: ${escape(entry.rawSdk)}` : ''}</li>`
-        : `<li class="unavailable"><b>${escape(entry.name)}</b> (${escape(entry.library)}): not available: ${escape(entry.reason)}</li>`,
+        ? `<li><b>${esc(entry.name)}</b> ${badge(entry.name)}: ${esc(entry.library)} on ${esc(entry.backend)}; suspend ${esc(entry.declared.suspend)}, fork ${esc(entry.declared.fork)}${entry.rawSdk ? `; raw SDK: ${esc(entry.rawSdk)}` : ''}</li>`
+        : `<li class="unavailable"><b>${esc(entry.name)}</b> (${esc(entry.library)}): not available: ${esc(entry.reason)}</li>`,
     )
     .join('')}</ul>`;
 
   const checks = lanes
     .map((lane) => {
       const failed = lane.checks.filter((check) => !check.ok);
-      return `<li>${escape(lane.backend)}: ${lane.checks.length - failed.length} of ${lane.checks.length} fidelity checks passed${lane.error ? `; <span class="error">stopped: ${escape(lane.error)}</span>` : ''}</li>`;
+      return `<li>${esc(lane.backend)}: ${lane.checks.length - failed.length} of ${lane.checks.length} fidelity checks passed${lane.error ? `; <span class="error">stopped: ${esc(lane.error)}</span>` : ''}</li>`;
     })
     .join('');
 
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>statebox provider comparison ${escape(result.runId)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>statebox provider comparison ${esc(result.runId)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#0f172a;margin:24px auto;max-width:1100px;padding:0 16px}
@@ -171,10 +210,10 @@ figure.chart{margin:0}figcaption{font-weight:600;margin:6px 0 2px}svg text{font:
 .unconfirmed{color:#b45309;font-size:11px}.error{color:#b91c1c}.unavailable{color:#64748b}.meta{color:#475569}.key{margin-right:10px;white-space:nowrap}
 </style></head><body>
 <h1>statebox provider comparison</h1>
-<p class="meta">Run <code>${escape(result.runId)}</code>, ${escape(result.startedAt)} → ${escape(result.finishedAt)}; ${result.ok ? 'all checks passed' : '<span class="error">some backends failed (below)</span>'}.<br>
-Machine: ${m.cpus} × ${escape(m.cpuModel)}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${escape(m.kernel)}, Node ${escape(m.node)}, load ${m.loadAverageBefore.join(' ')} → ${(m.loadAverageAfter ?? []).join(' ')}.<br>
-Commit <code>${escape(m.commit ?? 'unknown')}</code>${m.dirty ? ' (packages/ had uncommitted changes)' : ''}. Workspace ${escape(result.options.size)} (${result.options.files} files); ${result.options.rounds} rounds, exec ${result.options.execPerRound} per round, interleaved (each operation on every backend in turn, the order rotating every round).</p>
-<p>Sources: ${(Object.entries(result.sources) as [string, string][]).map(([key, text]) => `<span class="src src-${key}">${key}</span> ${escape(text)}`).join('; ')}.</p>
+<p class="meta">Run <code>${esc(result.runId)}</code>, ${esc(result.startedAt)} → ${esc(result.finishedAt)}; ${result.ok ? 'all checks passed' : '<span class="error">some backends failed (below)</span>'}.<br>
+Machine: ${m.cpus} × ${esc(m.cpuModel)}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${esc(m.kernel)}, Node ${esc(m.node)}, load ${m.loadAverageBefore.join(' ')} → ${(m.loadAverageAfter ?? []).join(' ')}.<br>
+Commit <code>${esc(m.commit ?? 'unknown')}</code>${m.dirty ? ' (packages/ had uncommitted changes)' : ''}. Workspace ${esc(result.options.size)} (${result.options.files} files); ${result.options.rounds} rounds, exec ${result.options.execPerRound} per round, interleaved (each operation on every backend in turn, the order rotating every round).</p>
+<p>Sources: ${(Object.entries(result.sources) as [string, string][]).map(([key, text]) => `<span class="src src-${key}">${key}</span> ${esc(text)}`).join('; ')}.</p>
 <h2>Backends</h2>${backends}
 <h2>Side by side</h2>${table}<ul>${checks}</ul>
 <h2>Per operation</h2><div class="charts">${charts}</div>
@@ -184,7 +223,7 @@ ${seedTable}
 <h3>Timeline</h3><div>${timelines}</div><p>${legend}</p>
 <h2>Adapter overhead against the raw vendor SDK</h2>${raw}
 <h2>What the night costs</h2>${costs}
-<p class="meta">JSON: <code>benchmarks/results/compare-${escape(result.startedAt.replace(/:/g, '-'))}.json</code>. Reproduce: <code>pnpm bench -- --compare</code>.</p>
+<p class="meta">JSON: <code>benchmarks/results/compare-${esc(result.startedAt.replace(/:/g, '-'))}.json</code>. Reproduce: <code>pnpm bench -- --compare</code>.</p>
 </body></html>
 `;
 }

@@ -45,7 +45,14 @@ export type CompareResult = {
   finishedAt: string;
   ok: boolean;
   machine: MachineInfo;
-  options: { size: string; files: number; rounds: number; execPerRound: number; rawRounds: number; idleMs: number };
+  options: {
+    size: string;
+    files: number;
+    rounds: number;
+    execPerRound: number;
+    rawRounds: number;
+    idleMs: number;
+  };
   sources: Record<Source, string>;
   operations: { id: string; label: string }[];
   backends: BackendEntry[];
@@ -84,7 +91,12 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
     for (const candidate of candidates) {
       const { outcome } = candidate;
       if ('unavailable' in outcome) {
-        entries.push({ name: candidate.name, library: candidate.library, available: false, reason: outcome.unavailable });
+        entries.push({
+          name: candidate.name,
+          library: candidate.library,
+          available: false,
+          reason: outcome.unavailable,
+        });
         continue;
       }
       try {
@@ -130,7 +142,8 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
       raw.push(await measureRaw(driver, sdk, options.rawRounds));
     }
   } finally {
-    for (const driver of drivers) await driver.close().catch((error: Error) => progress(`closing ${driver.name}: ${error.message}`));
+    for (const driver of drivers)
+      await driver.close().catch((error: Error) => progress(`closing ${driver.name}: ${error.message}`));
     for (const candidate of candidates)
       if ('close' in candidate.outcome) await candidate.outcome.close().catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });

@@ -27,7 +27,9 @@ export const lifecycleOperations = [
 
 export type OperationId = (typeof lifecycleOperations)[number][0];
 
-export type Figure = { value: number; samples: number[]; statistic: 'median' | 'p99' } | { unsupported: string };
+export type Figure =
+  | { value: number; samples: number[]; statistic: 'median' | 'p99' }
+  | { unsupported: string };
 
 export type LifecycleResult = {
   backend: string;
@@ -110,13 +112,19 @@ export async function runLifecycle(drivers: Driver[], options: LifecycleOptions)
     };
     await each('create', async (lane) => {
       let box: Box | undefined;
-      push(lane, 'create', await time(async () => {
-        box = await lane.driver.create();
-      }));
+      push(
+        lane,
+        'create',
+        await time(async () => {
+          box = await lane.driver.create();
+        }),
+      );
       const listing = await box!.exec('ls -A');
       await lane.driver.destroy(box!);
       if (listing.exitCode !== 0 || listing.stdout.trim() !== '')
-        throw new Error(`a new sandbox is not empty: exit ${listing.exitCode}, ${listing.stdout.slice(0, 80)}`);
+        throw new Error(
+          `a new sandbox is not empty: exit ${listing.exitCode}, ${listing.stdout.slice(0, 80)}`,
+        );
     });
     await each('exec', async (lane) => {
       for (let index = 0; index < options.execPerRound; index++) {
@@ -130,9 +138,13 @@ export async function runLifecycle(drivers: Driver[], options: LifecycleOptions)
       const path = `${SCRATCH_DIR}/io.bin`;
       push(lane, 'write_1mib', await time(() => lane.main!.writeFile(path, payload)));
       let read: Uint8Array = new Uint8Array();
-      push(lane, 'read_1mib', await time(async () => {
-        read = await lane.main!.readFile(path);
-      }));
+      push(
+        lane,
+        'read_1mib',
+        await time(async () => {
+          read = await lane.main!.readFile(path);
+        }),
+      );
       const found = createHash('sha256').update(read).digest('hex');
       lane.checks.push({
         after: `writeFile/readFile #${round + 1}`,
@@ -158,9 +170,13 @@ export async function runLifecycle(drivers: Driver[], options: LifecycleOptions)
       await lane.main!.writeFile(`${SCRATCH_DIR}/fresh-${round}.bin`, randomBytes(1024 * 1024));
       await lane.main!.writeFile(MARKER, marker);
       let child: Box | undefined;
-      push(lane, 'fork', await time(async () => {
-        child = await fork(lane.main!);
-      }));
+      push(
+        lane,
+        'fork',
+        await time(async () => {
+          child = await fork(lane.main!);
+        }),
+      );
       await check(lane, child!, `fork #${round + 1} (child)`, marker);
       await check(lane, lane.main!, `fork #${round + 1} (source)`, marker);
       push(lane, 'destroy', await time(() => lane.driver.destroy(child!)));
@@ -171,15 +187,21 @@ export async function runLifecycle(drivers: Driver[], options: LifecycleOptions)
       const marker = `fan-out #${round + 1} ${randomBytes(4).toString('hex')}`;
       await lane.main!.writeFile(MARKER, marker);
       let children: Box[] = [];
-      push(lane, 'fork_x5', await time(async () => {
-        children = await Promise.all(Array.from({ length: 5 }, () => fork(lane.main!)));
-      }));
+      push(
+        lane,
+        'fork_x5',
+        await time(async () => {
+          children = await Promise.all(Array.from({ length: 5 }, () => fork(lane.main!)));
+        }),
+      );
       for (const [number, child] of children.entries())
         await check(lane, child, `fork x5 #${round + 1} (child ${number + 1})`, marker);
       if (round === 0) await isolation(lane, children);
       for (const child of children) await lane.driver.destroy(child);
     });
-    progress(`lifecycle round ${round + 1}/${options.rounds} done (order: ${order.map((lane) => lane.driver.name).join(', ')})`);
+    progress(
+      `lifecycle round ${round + 1}/${options.rounds} done (order: ${order.map((lane) => lane.driver.name).join(', ')})`,
+    );
   }
   for (const lane of lanes) {
     if (lane.main) await lane.driver.destroy(lane.main).catch(() => undefined);
@@ -201,9 +223,15 @@ async function isolation(lane: Lane, children: Box[]): Promise<void> {
     const listing = await observer.exec(`ls ${SCRATCH_DIR} | grep only-child- || true`);
     const own = number === 0 ? [] : [`only-child-${number - 1}`];
     const foreign = listing.stdout.split('\n').filter((name) => name && !own.includes(name));
-    if (foreign.length > 0) problems.push(`${number === 0 ? 'source' : `child ${number}`} sees ${foreign.join(', ')}`);
+    if (foreign.length > 0)
+      problems.push(`${number === 0 ? 'source' : `child ${number}`} sees ${foreign.join(', ')}`);
   }
-  lane.checks.push({ after: 'fork x5 (isolation)', backend: lane.driver.name, ok: problems.length === 0, problems });
+  lane.checks.push({
+    after: 'fork x5 (isolation)',
+    backend: lane.driver.name,
+    ok: problems.length === 0,
+    problems,
+  });
   if (problems.length > 0) throw new Error(`forks are not isolated: ${problems.join('; ')}`);
 }
 

@@ -11,7 +11,11 @@ import type { Box, DriverSpec } from './types.ts';
 async function main(): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { spec: DriverSpec; id: string; manifest: string };
+  const input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+    spec: DriverSpec;
+    id: string;
+    manifest: string;
+  };
   const { openDriver } = await import('./drivers.ts');
   const { isUnsupported, sh } = await import('./types.ts');
   const work = await import('./seed-work.ts');
@@ -37,7 +41,10 @@ async function main(): Promise<void> {
   const after = await box.exec(work.manifestCommand(box));
   const files: Survival =
     after.stdout === input.manifest
-      ? { kept: true, detail: `all ${input.manifest.trim().split('\n').length} entries identical (content, mode, links)` }
+      ? {
+          kept: true,
+          detail: `all ${input.manifest.trim().split('\n').length} entries identical (content, mode, links)`,
+        }
       : { kept: false, detail: `differs: ${diffSummary(input.manifest, after.stdout)}` };
   const tally = await box.exec('. "$HOME/.profile" && tally inventory');
   const toolKept: Survival =
@@ -57,7 +64,10 @@ async function main(): Promise<void> {
   const alive = await work.heartbeatAlive(box);
   const processes: Survival = alive
     ? { kept: true, detail: 'the background heartbeat still advances' }
-    : { kept: false, detail: `the background heartbeat stopped (declared: suspend ${driver.declared.suspend})` };
+    : {
+        kept: false,
+        detail: `the background heartbeat stopped (declared: suspend ${driver.declared.suspend})`,
+      };
 
   let threeBranchesMs: number | null = null;
   let branchWorkMs: number | null = null;
@@ -91,11 +101,18 @@ async function main(): Promise<void> {
     for (const [index, branch] of branches.entries()) {
       heads.add((await sh(branch, 'git rev-parse HEAD', 'inventory')).trim());
       for (const other of names)
-        if (other !== names[index] && (await branch.exec(`git rev-parse --verify -q ${other}`, { cwd: 'inventory' })).exitCode === 0)
+        if (
+          other !== names[index] &&
+          (await branch.exec(`git rev-parse --verify -q ${other}`, { cwd: 'inventory' })).exitCode === 0
+        )
           isolated = false;
     }
     const source = await sh(box, 'git log --oneline -1 && git branch --list', 'inventory');
-    branchesDiverged = isolated && heads.size === 3 && source.includes('Initial import') && !/rename|extract|types/.test(source);
+    branchesDiverged =
+      isolated &&
+      heads.size === 3 &&
+      source.includes('Initial import') &&
+      !/rename|extract|types/.test(source);
   }
   const result: MorningResult = {
     firstUsefulMs,

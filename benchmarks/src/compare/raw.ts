@@ -44,7 +44,11 @@ export async function measureRaw(driver: Driver, raw: RawSdk, rounds: number): P
     rawId = await raw.create();
     for (let index = 0; index < rounds; index++) {
       // ABBA: the side that goes first alternates, so drift hits both.
-      const pair = async (operation: string, adapter: () => Promise<number>, vendor: () => Promise<number>) => {
+      const pair = async (
+        operation: string,
+        adapter: () => Promise<number>,
+        vendor: () => Promise<number>,
+      ) => {
         if (index % 2 === 0) {
           push(operation, 'adapter', await adapter());
           push(operation, 'raw', await vendor());
@@ -75,21 +79,41 @@ export async function measureRaw(driver: Driver, raw: RawSdk, rounds: number): P
       if (raw.exec) {
         const exec = raw.exec;
         for (let repeat = 0; repeat < 10; repeat++)
-          await pair('exec `true`', () => time(() => box!.exec('true')), () => time(() => exec(rawId!, 'true')));
+          await pair(
+            'exec `true`',
+            () => time(() => box!.exec('true')),
+            () => time(() => exec(rawId!, 'true')),
+          );
       }
       if (raw.writeFile) {
         const write = raw.writeFile;
-        await pair('writeFile 1 MiB', () => time(() => box!.writeFile(PATH, data)), () => time(() => write(rawId!, PATH, data)));
+        await pair(
+          'writeFile 1 MiB',
+          () => time(() => box!.writeFile(PATH, data)),
+          () => time(() => write(rawId!, PATH, data)),
+        );
       }
       if (raw.readFile) {
         const read = raw.readFile;
-        await pair('readFile 1 MiB', () => time(() => box!.readFile(PATH)), () => time(() => read(rawId!, PATH)));
+        await pair(
+          'readFile 1 MiB',
+          () => time(() => box!.readFile(PATH)),
+          () => time(() => read(rawId!, PATH)),
+        );
       }
       const { suspend, resume, fork } = driver;
       if (raw.suspend && raw.resume && !isUnsupported(suspend) && !isUnsupported(resume)) {
         const [rawSuspend, rawResume] = [raw.suspend, raw.resume];
-        await pair('suspend', () => time(() => suspend(box!)), () => time(() => rawSuspend(rawId!)));
-        await pair('resume', () => time(() => resume(box!)), () => time(() => rawResume(rawId!)));
+        await pair(
+          'suspend',
+          () => time(() => suspend(box!)),
+          () => time(() => rawSuspend(rawId!)),
+        );
+        await pair(
+          'resume',
+          () => time(() => resume(box!)),
+          () => time(() => rawResume(rawId!)),
+        );
       }
       if (raw.fork && !isUnsupported(fork)) {
         const rawFork = raw.fork;

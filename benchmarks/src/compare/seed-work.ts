@@ -36,8 +36,7 @@ export const strategies: Record<string, string> = {
   rename: "sed -i 's/\\bcalc\\b/computeTotal/g' src/store.js src/report.js test.js",
   extract:
     "printf 'export function money(value) {\\n  return \"$\" + value.toFixed(2);\\n}\\n' > src/format.js && sed -i '/^function money/,/^}/d' src/report.js && sed -i \"1a import { money } from './format.js';\" src/report.js",
-  types:
-    "sed -i 's#^export function calc#/** @returns {number} */\\nexport function calc#' src/store.js",
+  types: "sed -i 's#^export function calc#/** @returns {number} */\\nexport function calc#' src/store.js",
 };
 
 /** The shell state the evening leaves in the persistent shell, and how the morning reads it back. */

@@ -31,7 +31,13 @@ export type SeedResult = {
   backend: string;
   ok: boolean;
   error: string | null;
-  evening: { workMs: number; idleMs: number; suspendMs: number | null; suspendUnsupported: string | null; entries: number };
+  evening: {
+    workMs: number;
+    idleMs: number;
+    suspendMs: number | null;
+    suspendUnsupported: string | null;
+    entries: number;
+  };
   morning: MorningResult | null;
   /** Bytes the suspended state holds: the work in the workspace and the installed tool (du -sb). */
   heldBytes: number | null;
@@ -70,7 +76,10 @@ export async function runSeed(
       for (const [path, content] of Object.entries(project)) await box.writeFile(path, content);
       await sh(box, `git init -q -b main && git add -A && ${GIT} commit -qm "Initial import"`, 'inventory');
       const files = await sh(box, 'git ls-files && wc -l src/*.js', 'inventory');
-      await box.writeFile('notes.md', `# Notes (evening)\n\n${files}\n- calc() is a vague name: rename it.\n`);
+      await box.writeFile(
+        'notes.md',
+        `# Notes (evening)\n\n${files}\n- calc() is a vague name: rename it.\n`,
+      );
       for (const [path, file] of Object.entries(tool)) await box.writeFile(path, file.content, file.mode);
       await sh(box, 'sh .bench/tally-1.0/install.sh && . "$HOME/.profile" && tally inventory > tally.txt');
       const shell = driver.shell(box, 'seed');
@@ -89,7 +98,9 @@ export async function runSeed(
       const [, ms] = await phase('suspend', () => suspend(box!));
       result.evening.suspendMs = Math.round(ms);
     }
-    options.progress(`${driver.name}: evening done, ${result.evening.entries} entries; the morning starts in a new process`);
+    options.progress(
+      `${driver.name}: evening done, ${result.evening.entries} entries; the morning starts in a new process`,
+    );
     const morningAt = performance.now() - started;
     const morning = await runMorning(spec, box!.id, manifest);
     result.morning = morning;
@@ -106,7 +117,11 @@ export async function runSeed(
       at += ms;
     }
     if (morning.threeBranchesMs !== null)
-      timeline.push({ phase: 'three branches ready', startMs: Math.round(at), ms: Math.round(morning.threeBranchesMs) });
+      timeline.push({
+        phase: 'three branches ready',
+        startMs: Math.round(at),
+        ms: Math.round(morning.threeBranchesMs),
+      });
     for (const id of morning.branchIds) await driver.destroy(await driver.attach(id)).catch(() => undefined);
     result.ok = true;
   } catch (error) {

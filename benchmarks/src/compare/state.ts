@@ -36,7 +36,8 @@ export async function loadWorkspace(box: Box, plan: WorkspacePlan): Promise<Mani
   const generated = await generateWorkspace(plan, {
     async extract(archive) {
       const result = await box.exec('tar -x -f - -C .', { stdin: archive });
-      if (result.exitCode !== 0) throw new Error(`tar -x in ${box.id} exited ${result.exitCode}: ${result.stderr}`);
+      if (result.exitCode !== 0)
+        throw new Error(`tar -x in ${box.id} exited ${result.exitCode}: ${result.stderr}`);
     },
     async writeRandom(path, bytes) {
       const result = await box.exec(`head -c ${bytes} /dev/urandom > ${path}`);
@@ -48,7 +49,8 @@ export async function loadWorkspace(box: Box, plan: WorkspacePlan): Promise<Mani
     { fileCount: generated.files, hashes: generated.sampleHashes },
     { fileCount: found.fileCount, hashes: found.hashes },
   );
-  if (problems.length > 0) throw new Error(`workspace in ${box.id} differs from the generated one: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new Error(`workspace in ${box.id} differs from the generated one: ${problems.join('; ')}`);
   return found;
 }
 

@@ -32,7 +32,10 @@ export function usd(value: number | null): string {
 
 /** A night's cost: the sum, or what is known of it when a rate is not published. */
 export function costText(row: { usd: number | null; knownUsd: number; confirmed: boolean }): string {
-  if (row.usd === null) return row.knownUsd > 0 ? `unknown (over ${usd(row.knownUsd)} + unpublished rates)` : 'unknown (rate not published)';
+  if (row.usd === null)
+    return row.knownUsd > 0
+      ? `unknown (over ${usd(row.knownUsd)} + unpublished rates)`
+      : 'unknown (rate not published)';
   return `${usd(row.usd)}${row.confirmed ? '' : ' (unconfirmed)'}`;
 }
 
@@ -67,14 +70,52 @@ export function summaryMarkdown(result: CompareResult): string {
         ['seed scenario', ...result.seed.map((seed) => label(seed.backend))],
         [
           ['evening work', ...result.seed.map((seed) => formatMs(seed.evening.workMs))],
-          ['suspend', ...result.seed.map((seed) => (seed.evening.suspendUnsupported ? 'not supported' : formatMs(seed.evening.suspendMs)))],
-          ['new process to first useful command', ...result.seed.map((seed) => formatMs(seed.morning?.firstUsefulMs))],
-          ['  of which resume', ...result.seed.map((seed) => (seed.morning?.resume ? 'not supported' : formatMs(seed.morning?.steps.resume)))],
-          ['three branches ready', ...result.seed.map((seed) => (seed.morning?.forkUnsupported ? 'not supported' : formatMs(seed.morning?.threeBranchesMs)))],
-          ['files survived', ...result.seed.map((seed) => (seed.morning ? survivalText(seed.morning.survived.files) : 'failed'))],
-          ['installed tool survived', ...result.seed.map((seed) => (seed.morning ? survivalText(seed.morning.survived.tool) : 'failed'))],
-          ['shell state survived', ...result.seed.map((seed) => (seed.morning ? survivalText(seed.morning.survived.shell) : 'failed'))],
-          ['processes survived', ...result.seed.map((seed) => (seed.morning ? survivalText(seed.morning.survived.processes) : 'failed'))],
+          [
+            'suspend',
+            ...result.seed.map((seed) =>
+              seed.evening.suspendUnsupported ? 'not supported' : formatMs(seed.evening.suspendMs),
+            ),
+          ],
+          [
+            'new process to first useful command',
+            ...result.seed.map((seed) => formatMs(seed.morning?.firstUsefulMs)),
+          ],
+          [
+            '  of which resume',
+            ...result.seed.map((seed) =>
+              seed.morning?.resume ? 'not supported' : formatMs(seed.morning?.steps.resume),
+            ),
+          ],
+          [
+            'three branches ready',
+            ...result.seed.map((seed) =>
+              seed.morning?.forkUnsupported ? 'not supported' : formatMs(seed.morning?.threeBranchesMs),
+            ),
+          ],
+          [
+            'files survived',
+            ...result.seed.map((seed) =>
+              seed.morning ? survivalText(seed.morning.survived.files) : 'failed',
+            ),
+          ],
+          [
+            'installed tool survived',
+            ...result.seed.map((seed) =>
+              seed.morning ? survivalText(seed.morning.survived.tool) : 'failed',
+            ),
+          ],
+          [
+            'shell state survived',
+            ...result.seed.map((seed) =>
+              seed.morning ? survivalText(seed.morning.survived.shell) : 'failed',
+            ),
+          ],
+          [
+            'processes survived',
+            ...result.seed.map((seed) =>
+              seed.morning ? survivalText(seed.morning.survived.processes) : 'failed',
+            ),
+          ],
         ],
       ),
     );
@@ -84,7 +125,13 @@ export function summaryMarkdown(result: CompareResult): string {
       markdownTable(
         ['backend', 'operation', 'statebox', 'raw SDK', 'ratio'],
         result.raw.flatMap((raw) =>
-          raw.rows.map((row) => [raw.backend, row.operation, formatMs(row.adapterMs), formatMs(row.rawMs), `${row.ratio.toFixed(2)}x`]),
+          raw.rows.map((row) => [
+            raw.backend,
+            row.operation,
+            formatMs(row.adapterMs),
+            formatMs(row.rawMs),
+            `${row.ratio.toFixed(2)}x`,
+          ]),
         ),
       ),
     );
@@ -102,6 +149,10 @@ export function summaryMarkdown(result: CompareResult): string {
   );
   const missing = result.backends.filter((backend) => !backend.available);
   if (missing.length > 0)
-    parts.push(missing.map((backend) => `- ${backend.name}: not available: ${'reason' in backend ? backend.reason : ''}`).join('\n'));
+    parts.push(
+      missing
+        .map((backend) => `- ${backend.name}: not available: ${'reason' in backend ? backend.reason : ''}`)
+        .join('\n'),
+    );
   return `${parts.join('\n\n')}\n`;
 }
