@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const firstUsefulMs = performance.now() - started;
 
   // What survived: files, the installed tool, the shell's state, the background process.
-  const after = await box.exec(work.manifestCommand(box));
+  const after = await box.exec(work.manifestCommand());
   const files: Survival =
     after.stdout === input.manifest
       ? {

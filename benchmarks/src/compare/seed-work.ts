@@ -48,13 +48,15 @@ export const shellExpected = 'SB-1042|inventory|hello agent';
 export const heartbeatStart =
   "nohup sh -c 'n=0; while :; do n=$((n+1)); echo $n > .bench/heartbeat; sleep 0.2; done' >/dev/null 2>&1 & echo $!";
 
-/** Every file, mode and symlink of the work (project, notes, the tool), with content hashes. */
-export function manifestCommand(box: Box): string {
-  const home = box.home.replaceAll("'", "'\\''");
+/**
+ * Every file, mode and symlink of the work in the workspace (project, notes, the tool's output), with
+ * content hashes. The installed tool lives outside the workspace and is checked by running it.
+ */
+export function manifestCommand(): string {
   return (
-    `{ find inventory notes.md tally.txt '${home}/.local' '${home}/.profile' \\( -type l -printf "%p -> %l\\n" \\) -o ` +
-    '\\( -type d -printf "%p/ %m\\n" \\) -o \\( -type f -printf "%p %m " -exec sha256sum {} \\; \\); } | ' +
-    `sed "s/  .*$//; s#'${home}'#~#" | LC_ALL=C sort`
+    'find inventory notes.md tally.txt \\( -type l -printf "%p -> %l\\n" \\) -o ' +
+    '\\( -type d -printf "%p/ %m\\n" \\) -o \\( -type f -printf "%p %m " -exec sha256sum {} \\; \\) | ' +
+    'sed "s/  .*$//" | LC_ALL=C sort'
   );
 }
 

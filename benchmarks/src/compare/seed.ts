@@ -85,7 +85,7 @@ export async function runSeed(
       const shell = driver.shell(box, 'seed');
       if (!isUnsupported(shell)) await shell(shellSetup);
       heartbeatPid = (await sh(box, heartbeatStart)).trim();
-      manifest = await sh(box, manifestCommand(box));
+      manifest = await sh(box, manifestCommand());
     });
     result.evening.workMs = Math.round(workMs);
     result.evening.entries = manifest.trim().split('\n').length;
