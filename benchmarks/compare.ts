@@ -18,6 +18,7 @@ const usage = `Usage: pnpm bench -- --compare [options]
 
   --backends <a,b,...>    only these (default: every one that can run here): ${allBackends.join(', ')}
   --live <a,b,...>        cloud backends to run live with their credentials instead of the emulator
+                          (also STATEBOX_LIVE=<a,b>)
   --size <name>           ${Object.keys(workspaceSizes).join(' | ')} (default small)
   --rounds <n>            interleaved rounds of the lifecycle operations (default 5)
   --exec-runs <n>         exec samples per backend per round (default 40)
@@ -100,7 +101,11 @@ export async function main(argv: string[]): Promise<number> {
       rawRounds: count('raw-rounds', 5),
       idleMs: count('idle-ms', 3000, 0),
       only: list('backends'),
-      live: list('live') ?? [],
+      // STATEBOX_LIVE names the adapters to run live, as in their conformance suites (docs/adding-an-adapter.md).
+      live: [
+        ...(list('live') ?? []),
+        ...(process.env.STATEBOX_LIVE?.split(',').map((name) => name.trim()) ?? []),
+      ],
       dockerImage:
         (values.image as string | undefined) ??
         (process.env.STATEBOX_DOCKER_IMAGE?.trim() || 'statebox/debian:bookworm'),
