@@ -171,7 +171,7 @@ export function renderHtml(result: CompareResult): string {
   const costs = `<p>${w.idleHours} h idle; ${w.vcpus} vCPU, ${w.ramGiB} GiB RAM, ${w.diskGB} GB disk. ${esc(w.why)} Prices from <code>benchmarks/data/idle-prices.json</code> (updated ${esc(result.costs.updated)}); * = the state statebox leaves the backend in.</p><table class="figures"><thead><tr><th>backend</th><th>idle state</th><th>cost</th><th>keeps</th><th>holds</th><th>how</th></tr></thead><tbody>${result.costs.rows
     .map(
       (row) =>
-        `<tr><td>${esc(row.backend)}</td><td>${esc(row.state)}${row.usedByStatebox ? ' *' : ''}</td><td class="num${row.confirmed ? '' : ' unconfirmed'}">${esc(costText(row))}</td><td>${esc(row.keeps)}</td><td>${esc(row.holds)}</td><td><small>${esc(row.formula)}${row.sources.length ? `<br>${row.sources.map(escape).join('<br>')}` : ''}</small></td></tr>`,
+        `<tr><td>${esc(row.backend)}</td><td>${esc(row.state)}${row.usedByStatebox ? ' *' : ''}</td><td class="num${row.confirmed ? '' : ' unconfirmed'}">${esc(costText(row))}</td><td>${esc(row.keeps)}</td><td>${esc(row.holds)}</td><td><small>${esc(row.formula)}${row.sources.length ? `<br>${row.sources.map(esc).join('<br>')}` : ''}</small></td></tr>`,
     )
     .join('')}</tbody></table>${seed
     .filter((item) => item.heldBytes !== null)
