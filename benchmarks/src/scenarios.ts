@@ -4,6 +4,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import type { Sandbox, SandboxProvider } from '@statebox/core';
 import { local } from '@statebox/local';
+import { localSkipReason } from '@statebox/local/testing';
 import { run, runChecked } from './process.ts';
 import { time } from './stats.ts';
 import { generateWorkspace, WORKSPACE, type WorkspacePlan, type WorkspaceTarget } from './workspace.ts';
@@ -163,8 +164,8 @@ const localScenario: Scenario = {
     { figure: 'fork', maxMs: 50 },
   ],
   async open({ home }) {
-    if (process.platform !== 'linux')
-      return { skip: `the local provider needs Linux namespaces; this is ${process.platform}` };
+    const skip = localSkipReason();
+    if (skip) return { skip };
     const provider = local({ home });
     return {
       provider,

@@ -2,14 +2,12 @@ import { randomBytes } from 'node:crypto';
 import {
   type ExecOutput,
   type ExecRequest,
-  FileNotFoundError,
   FileTooLargeError,
-  InvalidPathError,
-  ProviderError,
   type ReadFileOptions,
   TimeoutError,
   type WriteFileOptions,
 } from '@statebox/core';
+import { fileError } from './errors.js';
 
 /**
  * readFile and writeFile run as commands inside the sandbox, so every path, `..` and symlink resolves
@@ -155,43 +153,4 @@ export async function writeSandboxFile(
     throw error;
   }
   fail(await run({ command: command('commit'), cwd: '/', maxOutputBytes: 64 * 1024 }));
-}
-
-function fileError(
-  output: ExecOutput,
-  context: { sandboxId: string; provider: string },
-  operation: 'readFile' | 'writeFile',
-  path: string,
-): Error {
-  const message = new TextDecoder().decode(output.stderr).trim();
-  const options = { sandboxId: context.sandboxId, operation };
-  switch (output.exitCode) {
-    case 100:
-      return new FileNotFoundError(path, options);
-    case 101:
-      return new InvalidPathError(path, 'it is a directory; read or write the files inside it.', options);
-    case 102:
-      return new InvalidPathError(path, `a parent of it is not a directory (${message}).`, options);
-    case 103:
-      return new InvalidPathError(
-        path,
-        `it is a ${message || 'special file'}, not a regular file; ${operation} handles regular files only. ` +
-          (operation === 'readFile'
-            ? 'Read from it with exec (for example exec(["head", "-c", "1024", path])).'
-            : 'Remove it first, or write to it with exec.'),
-        options,
-      );
-    case 105:
-      return new ProviderError(
-        context.provider,
-        `writeFile ${path} in sandbox ${context.sandboxId} got only part of its data (${message}); the file was left as it was. Retry the write.`,
-        options,
-      );
-    default:
-      return new ProviderError(
-        context.provider,
-        `${operation} ${path} in sandbox ${context.sandboxId} failed: ${message || `exit ${output.exitCode}`}`,
-        options,
-      );
-  }
 }

@@ -1,7 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import type { ForkRequest } from '@statebox/core';
+import { freezeSandbox } from './freeze.js';
 import { type Home, newLayerId, newSandboxId, type SandboxRecord } from './home.js';
-import { freezeSandbox, type IsolationTools, initIsAlive } from './isolation.js';
+import { initIsAlive } from './init.js';
+import type { IsolationTools } from './isolation.js';
 import { copyUpper, createUpper, isEmptyDir, sealUpper, smallTreeFingerprint, upperPath } from './layers.js';
 import { type Context, stopSandbox } from './repair.js';
 

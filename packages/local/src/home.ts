@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, ProviderError, TransientError } from '@statebox/core';
-import type { RunningInit } from './isolation.js';
+import { ProviderError, TransientError } from '@statebox/core';
+import { corruptRecordError, homeError, unreadableRecordError } from './errors.js';
+import type { RunningInit } from './init.js';
 import { lockFile, type Release } from './lock.js';
 
 /**
@@ -27,12 +27,8 @@ import { lockFile, type Release } from './lock.js';
  * sandbox whose lock their maker holds (`.building-<layer>-<sandbox>`, `.deleted-<sandbox>-<n>`), so
  * garbage collection can tell a dead maker's leftovers from work in progress.
  */
-export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.STATEBOX_HOME) return env.STATEBOX_HOME;
-  const data = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(data, 'statebox');
-}
 
+/** What `sandboxes/<id>/sandbox.json` holds. */
 export type SandboxRecord = {
   version: 1;
   id: string;
@@ -113,16 +109,7 @@ export class Home {
     try {
       await mkdir(this.root, { recursive: true, mode: 0o700 });
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new ConfigError(
-        'home',
-        code === 'EEXIST' || code === 'ENOTDIR'
-          ? `The local provider's home ${this.root} (or a parent of it) is a file, not a directory. ` +
-              'Point home (or STATEBOX_HOME) at a directory, or at a path that does not exist yet.'
-          : `The local provider cannot create its home ${this.root}: ${(error as Error).message}. ` +
-              'Point home (or STATEBOX_HOME) at a writable directory.',
-        { cause: error },
-      );
+      throw homeError(this.root, error);
     }
     await Promise.all(
       [this.sandboxesDir, this.layersDir, this.runtimeDir, this.locksDir].map((dir) =>
@@ -153,11 +140,7 @@ export class Home {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw new TransientError(`Could not read the record of sandbox ${id}: ${(error as Error).message}`, {
-        sandboxId: id,
-        ...(operation && { operation }),
-        cause: error,
-      });
+      throw unreadableRecordError(id, operation, error);
     }
     let problem: string;
     try {
@@ -167,12 +150,7 @@ export class Home {
     } catch (error) {
       problem = (error as Error).message;
     }
-    throw new ProviderError(
-      'local',
-      `The record of sandbox ${id} (sandboxes/${id}/sandbox.json in the state directory) is corrupt: ${problem}. ` +
-        `Its files cannot be used safely; destroy the sandbox (destroy('${id}')) to stop it and reclaim its space.`,
-      { sandboxId: id, ...(operation && { operation }) },
-    );
+    throw corruptRecordError(id, operation, problem);
   }
 
   /** Writes the record atomically (temp file + rename), so a crash leaves the old or the new one. */
@@ -223,7 +201,11 @@ export class Home {
   }
 }
 
-const idPattern = /^sbx-[a-z0-9]{8,32}$/;
+/**
+ * New ids are `sb-<16 hex digits>`, as docker's; `sbx-…` ids of sandboxes made before stay valid, so
+ * their state on disk keeps working.
+ */
+const idPattern = /^sbx?-[a-z0-9]{8,32}$/;
 
 export function isValidId(id: string): boolean {
   return idPattern.test(id);
@@ -242,7 +224,7 @@ function recordProblem(record: SandboxRecord, id: string): string {
 }
 
 export function newSandboxId(): string {
-  return `sbx-${randomBytes(8).toString('hex')}`;
+  return `sb-${randomBytes(8).toString('hex')}`;
 }
 
 export function newLayerId(): string {

@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { parseProviderOptions } from '@statebox/core';
 import { z } from 'zod';
 
@@ -45,6 +47,22 @@ export type LocalLimits = {
 };
 
 export type ResolvedLimits = { pids: number; memoryBytes: number; shmBytes: number };
+
+/** Every option filled in: what a `LocalProvider` runs with. */
+export type ResolvedLocalOptions = {
+  home: string;
+  network: boolean;
+  maxLayers: number;
+  durability: 'volatile' | 'fsync';
+  env: Record<string, string>;
+  sandboxUid: number;
+  limits: ResolvedLimits;
+  /** Directories searched for util-linux and coreutils after the standard ones (the caller's `PATH`). */
+  toolPath: string[];
+};
+
+/** Default host uid (and gid) of sandbox commands when statebox runs as root. */
+export const DEFAULT_SANDBOX_UID = 1_999_990_000;
 
 export const DEFAULT_LIMITS: ResolvedLimits = {
   pids: 2048,
@@ -115,4 +133,45 @@ export function parseLocalOptions(input: unknown): LocalOptions {
     'local',
     "home (string), network (boolean), maxLayers (integer 2..400), durability ('volatile' or 'fsync'), env (record of strings), sandboxUid (integer), limits ({ pids, memory, shm })",
   );
+}
+
+/**
+ * The state directory when no `home` option is given: `STATEBOX_HOME`, else `$XDG_DATA_HOME/statebox`,
+ * else `~/.local/share/statebox`.
+ */
+export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STATEBOX_HOME) return env.STATEBOX_HOME;
+  const data = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(data, 'statebox');
+}
+
+/**
+ * Validates options and fills what they leave out from `env` (`STATEBOX_HOME`, `STATEBOX_LOCAL_NETWORK=1`,
+ * `STATEBOX_LOCAL_DURABILITY=fsync`, `STATEBOX_LOCAL_UID`), then from the defaults. The only place the
+ * local provider reads environment variables.
+ */
+export function resolveLocalOptions(
+  options: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): ResolvedLocalOptions {
+  const parsed = parseLocalOptions(options);
+  const network =
+    parsed.network ?? (env.STATEBOX_LOCAL_NETWORK === '1' || env.STATEBOX_LOCAL_NETWORK === 'true');
+  const durability = parsed.durability ?? (env.STATEBOX_LOCAL_DURABILITY === 'fsync' ? 'fsync' : 'volatile');
+  const sandboxUid =
+    parsed.sandboxUid ??
+    (env.STATEBOX_LOCAL_UID
+      ? parseLocalOptions({ sandboxUid: Number(env.STATEBOX_LOCAL_UID) }).sandboxUid
+      : undefined) ??
+    DEFAULT_SANDBOX_UID;
+  return {
+    home: parsed.home ?? defaultHome(env),
+    network,
+    maxLayers: parsed.maxLayers ?? 64,
+    durability,
+    env: parsed.env ?? {},
+    sandboxUid,
+    limits: resolveLimits(parsed.limits),
+    toolPath: (env.PATH ?? '').split(':').filter(Boolean),
+  };
 }

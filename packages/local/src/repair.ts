@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidStateError, ProviderError, SandboxNotFoundError } from '@statebox/core';
+import { ProviderError } from '@statebox/core';
 import { detectCgroups, removeSandboxCgroups, sweepSandboxCgroups } from './cgroups.js';
+import { interruptedError } from './errors.js';
+import { thawSandbox } from './freeze.js';
 import { type Home, hasIntent, isValidId, removeTree, type SandboxRecord } from './home.js';
-import { initIsAlive, killInit, type RunningInit, thawSandbox, waitForExit } from './isolation.js';
+import { initIsAlive, killInit, type RunningInit, waitForExit } from './init.js';
 import {
   ABANDONED_WAIT_MS,
   collectGarbage,
@@ -272,20 +274,6 @@ export async function interruption(
   const same =
     current?.runtime?.initPid === entered.initPid && current.runtime.initStartTime === entered.initStartTime;
   if (same && initIsAlive(entered)) return undefined;
-  if (!current) return new SandboxNotFoundError(sandboxId, { provider: 'local', operation });
-  if (current.status === 'suspended') {
-    return new InvalidStateError(
-      sandboxId,
-      operation,
-      'suspended',
-      'It was suspended while the command ran, which ended the command; call resume() and run it again.',
-    );
-  }
-  return new InvalidStateError(
-    sandboxId,
-    operation,
-    'restarted',
-    'Its processes were ended while the command ran (a fork that restarted it, or its init died); ' +
-      'run the command again (the next one restarts a sandbox whose init died).',
-  );
+  if (!current) return interruptedError(sandboxId, operation, 'gone');
+  return interruptedError(sandboxId, operation, current.status === 'suspended' ? 'suspended' : 'restarted');
 }

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { createStatebox, type Statebox } from '@statebox/core';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { local } from '../src/index.js';
+import { freezerSkipReason, localSuiteSkip } from '../src/testing.js';
 import {
   destroyAll,
-  freezerAvailable,
   leftovers,
   manifest,
   rootless,
@@ -15,6 +15,10 @@ import {
   stoppedProcesses,
   writeTemporaries,
 } from './crash-support.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 /**
  * Several processes act on one sandbox at once, as several orchestrators sharing a state directory
@@ -132,68 +136,71 @@ async function checkEnd(
   return temporaries;
 }
 
-describe('concurrent operations on one sandbox from several processes', () => {
-  const modes = [
-    {
-      name: 'freezer cgroup',
-      freezer: true,
-      skip: freezerAvailable ? undefined : 'no v1 freezer cgroup here (or not root: rootless uses none)',
-    },
-    { name: 'SIGSTOP', freezer: false, skip: undefined },
-  ];
-  for (const mode of modes) {
-    it.skipIf(mode.skip)(
-      `${WORKERS} processes, ${MIX_MS / 1000} s of exec, readFile, writeFile, suspend, resume, fork, get (${mode.name})`,
-      { timeout: MIX_MS + 180_000 },
-      async () => {
-        const sandboxId = await seed(mode.freezer);
-        const before = await manifest(await fresh().get(sandboxId));
-        const reports = await runWorkers(
-          Array.from({ length: WORKERS }, (_, worker) => ({
-            home,
-            sandboxId,
-            worker,
-            durationMs: MIX_MS,
-            mode: 'mix',
-          })),
-          mode.freezer,
-          MIX_MS + 120_000,
-        );
-        const outcomes = merge(reports);
-        expect(reports.flatMap((report) => report.problems)).toEqual([]);
-        expect(reports.flatMap((report) => report.wedged)).toEqual([]);
-        const temporaries = await checkEnd(sandboxId, before, reports);
-        summaries[`mix, ${mode.name}`] = { outcomes, writeTemporariesLeft: temporaries };
-        expect(outcomes.exec?.ok).toBeGreaterThan(0);
-        expect(outcomes.fork?.ok).toBeGreaterThan(0);
+describe.skipIf(Boolean(skip))(
+  `concurrent operations on one sandbox from several processes${skipped}`,
+  () => {
+    const modes = [
+      {
+        name: 'freezer cgroup',
+        freezer: true,
+        skip: freezerSkipReason(),
       },
-    );
-  }
+      { name: 'SIGSTOP', freezer: false, skip: undefined },
+    ];
+    for (const mode of modes) {
+      it.skipIf(mode.skip)(
+        `${WORKERS} processes, ${MIX_MS / 1000} s of exec, readFile, writeFile, suspend, resume, fork, get (${mode.name})`,
+        { timeout: MIX_MS + 180_000 },
+        async () => {
+          const sandboxId = await seed(mode.freezer);
+          const before = await manifest(await fresh().get(sandboxId));
+          const reports = await runWorkers(
+            Array.from({ length: WORKERS }, (_, worker) => ({
+              home,
+              sandboxId,
+              worker,
+              durationMs: MIX_MS,
+              mode: 'mix',
+            })),
+            mode.freezer,
+            MIX_MS + 120_000,
+          );
+          const outcomes = merge(reports);
+          expect(reports.flatMap((report) => report.problems)).toEqual([]);
+          expect(reports.flatMap((report) => report.wedged)).toEqual([]);
+          const temporaries = await checkEnd(sandboxId, before, reports);
+          summaries[`mix, ${mode.name}`] = { outcomes, writeTemporariesLeft: temporaries };
+          expect(outcomes.exec?.ok).toBeGreaterThan(0);
+          expect(outcomes.fork?.ok).toBeGreaterThan(0);
+        },
+      );
+    }
 
-  it(`exec racing a fork of its running sandbox, ${RACE_ROUNDS} rounds (SIGSTOP freezing)`, {
-    timeout: 120_000 * SOAK,
-  }, async () => {
-    const sandboxId = await seed(false);
-    const before = await manifest(await fresh().get(sandboxId));
-    const reports = await runWorkers(
-      [{ home, sandboxId, worker: 0, rounds: RACE_ROUNDS, mode: 'race' }],
-      false,
-      90_000 * SOAK,
-    );
-    const outcomes = merge(reports);
-    summaries['exec racing fork, SIGSTOP'] = { outcomes };
-    expect(reports[0]!.problems).toEqual([]);
-    expect(reports[0]!.wedged).toEqual([]);
-    // A fork whose source will not hold still within 2 s (a loaded host) seals and restarts it instead:
-    // an exec it interrupts fails with InvalidStateError (1 of 600 in a soak run here).
-    const others = Object.keys(outcomes.exec ?? {}).filter(
-      (outcome) => !['ok', 'InvalidStateError'].includes(outcome),
-    );
-    expect(others).toEqual([]);
-    // Rootless, a fork of a running sandbox always seals (no copy path): it restarts the source, so an
-    // exec it overlaps is interrupted with InvalidStateError by design; some still finish first.
-    if (rootless) expect(outcomes.exec?.ok).toBeGreaterThan(0);
-    else expect(outcomes.exec?.ok).toBeGreaterThanOrEqual(RACE_ROUNDS * 0.9);
-    await checkEnd(sandboxId, before, reports);
-  });
-});
+    it(`exec racing a fork of its running sandbox, ${RACE_ROUNDS} rounds (SIGSTOP freezing)`, {
+      timeout: 120_000 * SOAK,
+    }, async () => {
+      const sandboxId = await seed(false);
+      const before = await manifest(await fresh().get(sandboxId));
+      const reports = await runWorkers(
+        [{ home, sandboxId, worker: 0, rounds: RACE_ROUNDS, mode: 'race' }],
+        false,
+        90_000 * SOAK,
+      );
+      const outcomes = merge(reports);
+      summaries['exec racing fork, SIGSTOP'] = { outcomes };
+      expect(reports[0]!.problems).toEqual([]);
+      expect(reports[0]!.wedged).toEqual([]);
+      // A fork whose source will not hold still within 2 s (a loaded host) seals and restarts it instead:
+      // an exec it interrupts fails with InvalidStateError (1 of 600 in a soak run here).
+      const others = Object.keys(outcomes.exec ?? {}).filter(
+        (outcome) => !['ok', 'InvalidStateError'].includes(outcome),
+      );
+      expect(others).toEqual([]);
+      // Rootless, a fork of a running sandbox always seals (no copy path): it restarts the source, so an
+      // exec it overlaps is interrupted with InvalidStateError by design; some still finish first.
+      if (rootless) expect(outcomes.exec?.ok).toBeGreaterThan(0);
+      else expect(outcomes.exec?.ok).toBeGreaterThanOrEqual(RACE_ROUNDS * 0.9);
+      await checkEnd(sandboxId, before, reports);
+    });
+  },
+);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { runConformance } from '@statebox/core/testkit';
 import { afterAll } from 'vitest';
 import { local } from '../src/index.js';
+import { localSkipReason } from '../src/testing.js';
 
 const home = mkdtempSync(join(tmpdir(), 'statebox-conformance-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -11,8 +12,5 @@ afterAll(() => rmSync(home, { recursive: true, force: true }));
 runConformance({
   name: 'local',
   createProvider: () => local({ home }),
-  skip:
-    process.platform === 'linux'
-      ? false
-      : `the local provider needs Linux namespaces (this is ${process.platform})`,
+  skip: localSkipReason(),
 });

@@ -36,9 +36,6 @@ const withoutFreezer = [
 /** Not root: the provider runs rootless, with no cgroups at all, so every fork freezes with SIGSTOP. */
 export const rootless = process.getuid?.() !== 0;
 
-export const freezerAvailable =
-  !rootless && readFileSync('/proc/self/mountinfo', 'utf8').includes(' /sys/fs/cgroup/freezer ');
-
 export type Worker = {
   child: ChildProcess;
   /** Resolves when the worker printed `go`. */
@@ -101,7 +98,7 @@ export function records(home: string): SandboxRecord[] {
   const dir = join(home, 'sandboxes');
   if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((id) => {
-    if (!id.startsWith('sbx-')) return [];
+    if (!/^sbx?-/.test(id)) return [];
     try {
       return [JSON.parse(readFileSync(join(dir, id, 'sandbox.json'), 'utf8')) as SandboxRecord];
     } catch {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { createStatebox, InvalidStateError, type Sandbox, type Statebox } from '@statebox/core';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { local } from '../src/index.js';
+import { freezerSkipReason, localSuiteSkip } from '../src/testing.js';
 import {
   destroyAll,
   explainLeftovers,
-  freezerAvailable,
   leftovers,
   manifest,
   rootless,
@@ -18,6 +18,10 @@ import {
   stoppedProcesses,
   writeTemporaries,
 } from './crash-support.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 /**
  * Kill at any point: a worker process runs one operation against a home and is SIGKILLed after a
@@ -63,9 +67,7 @@ const kinds: Kind[] = [
     files: 800,
     skip: rootless
       ? 'rootless: a fork of a running sandbox always seals (no copy path, no cgroups)'
-      : freezerAvailable
-        ? undefined
-        : 'no v1 freezer cgroup here',
+      : freezerSkipReason(),
   },
   {
     name: 'fork, copy path (SIGSTOP)',
@@ -252,7 +254,7 @@ async function settleTemporaries(box: Sandbox, context: string): Promise<void> {
   expect(found.join('; '), context).toBe('');
 }
 
-describe('killed at any point', () => {
+describe.skipIf(Boolean(skip))(`killed at any point${skipped}`, () => {
   for (const kind of kinds) {
     const title = `${kind.name}: ${TRIALS} kills spread over its duration${kind.skip ? ` (skipped: ${kind.skip})` : ''}`;
     it.skipIf(Boolean(kind.skip))(title, { timeout: 120_000 * SOAK }, async () => {

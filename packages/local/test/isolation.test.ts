@@ -6,6 +6,11 @@ import { join } from 'node:path';
 import { createStatebox, type Sandbox } from '@statebox/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { local } from '../src/index.js';
+import { localSuiteSkip } from '../src/testing.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 let home: string;
 const boxes: Sandbox[] = [];
@@ -39,7 +44,7 @@ function hostProcesses(needle: string): number[] {
     .map(Number);
 }
 
-describe('local isolation', () => {
+describe.skipIf(Boolean(skip))(`local isolation${skipped}`, () => {
   it('sees none of the host: no /etc/shadow, no host home, no state directory', async () => {
     const box = await create();
     const marker = join(tmpdir(), `statebox-host-secret-${process.pid}`);

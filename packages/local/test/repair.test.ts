@@ -13,13 +13,13 @@ import {
   TransientError,
 } from '@statebox/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freezeSandbox } from '../src/freeze.js';
 import { Home, type SandboxRecord } from '../src/home.js';
 import { local } from '../src/index.js';
-import { freezeSandbox } from '../src/isolation.js';
 import { namespaceProcesses, pidNamespace, readProcess } from '../src/procfs.js';
+import { freezerSkipReason, localSuiteSkip } from '../src/testing.js';
 import {
   destroyAll,
-  freezerAvailable,
   leftovers,
   manifest,
   settle,
@@ -28,6 +28,10 @@ import {
   stoppedProcesses,
   supervisors,
 } from './crash-support.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 /**
  * One test per failure of issue 7's crash and concurrency findings, each reproducing it first: a lock
@@ -79,7 +83,7 @@ async function seeded(files: number, options = { freezer: true }): Promise<Sandb
   return statebox().get(done.id);
 }
 
-describe('locks', () => {
+describe.skipIf(Boolean(skip))(`locks${skipped}`, () => {
   it('takes over an empty lock file at once (a holder killed between creating it and writing its pid)', async () => {
     const box = await statebox().create();
     await writeFile(join(home, 'locks', `${box.id}.lock`), '');
@@ -139,9 +143,9 @@ function hasFlock(pid: number): boolean {
     .some((line) => line.includes('FLOCK') && line.split(/\s+/)[4] === String(pid));
 }
 
-describe('a fork killed part-way', () => {
+describe.skipIf(Boolean(skip))(`a fork killed part-way${skipped}`, () => {
   const modes = [
-    { name: 'with the freezer cgroup', freezer: true, skip: freezerAvailable ? undefined : 'no v1 freezer' },
+    { name: 'with the freezer cgroup', freezer: true, skip: freezerSkipReason() },
     { name: 'with SIGSTOP (hosts without a freezer cgroup)', freezer: false, skip: undefined },
   ];
   for (const mode of modes) {
@@ -219,7 +223,7 @@ function isFrozen(runtime: NonNullable<SandboxRecord['runtime']>): boolean {
   return namespace !== undefined && namespaceProcesses(namespace).members.every((info) => info.state === 'T');
 }
 
-describe('a corrupt record', () => {
+describe.skipIf(Boolean(skip))(`a corrupt record${skipped}`, () => {
   for (const [kind, text] of [
     ['truncated JSON', '{"version": 1, "id": "sbx-'],
     ['valid JSON that is no record', '[]'],
@@ -242,7 +246,7 @@ describe('a corrupt record', () => {
   }
 });
 
-describe('a tree deeper than PATH_MAX on the host', () => {
+describe.skipIf(Boolean(skip))(`a tree deeper than PATH_MAX on the host${skipped}`, () => {
   const deepTree =
     'd=$(printf "d%.0s" $(seq 200)); for i in $(seq 25); do mkdir $d && cd $d; done; echo deep > f';
   const readDeep = 'd=$(printf "d%.0s" $(seq 200)); for i in $(seq 25); do cd $d; done; cat f';
@@ -264,7 +268,7 @@ describe('a tree deeper than PATH_MAX on the host', () => {
   });
 });
 
-describe('exec racing suspend', () => {
+describe.skipIf(Boolean(skip))(`exec racing suspend${skipped}`, () => {
   it('rejects with InvalidStateError saying to resume, never a result of the killed command', async () => {
     const box = await statebox().create();
     const running = box.exec('sleep 5; echo finished').catch((caught: unknown) => caught);
@@ -291,7 +295,7 @@ describe('exec racing suspend', () => {
   });
 });
 
-describe('freezing with SIGSTOP (hosts without a freezer cgroup)', () => {
+describe.skipIf(Boolean(skip))(`freezing with SIGSTOP (hosts without a freezer cgroup)${skipped}`, () => {
   it('stops and continues processes of PID namespaces that the sandbox nested in its own', async () => {
     const box = await statebox().create();
     await box.exec('unshare --pid --fork sleep 1001 >/dev/null 2>&1 &');
@@ -310,7 +314,7 @@ describe('freezing with SIGSTOP (hosts without a freezer cgroup)', () => {
   });
 });
 
-describe('an exec whose nsenter was stopped', () => {
+describe.skipIf(Boolean(skip))(`an exec whose nsenter was stopped${skipped}`, () => {
   it('settles once a SIGSTOP freeze is thawed (the thaw reaches the nsenter that stopped itself)', async () => {
     const box = await statebox().create();
     let settled: unknown;

@@ -1,27 +1,13 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { localSuiteSkip, packageDir, unprivilegedSkipReason } from '../src/testing.js';
 
 const run = promisify(execFile);
-const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NOBODY = 65534;
-
-/** Why the rootless run cannot happen here, or undefined when it can. */
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0)
-    return 'already running unprivileged: the rest of the suite covers rootless mode';
-  // `nobody` must be able to reach the built packages and the node binary.
-  for (const start of [packageDir, dirname(process.execPath)]) {
-    for (let dir = start; dir !== '/'; dir = dirname(dir)) {
-      if ((statSync(dir).mode & 0o001) === 0) return `${dir} is not traversable by an unprivileged user`;
-    }
-  }
-  return undefined;
-}
 
 const home = mkdtempSync(join(tmpdir(), 'statebox-rootless-'));
 chmodSync(home, 0o777);
@@ -51,7 +37,7 @@ console.log(JSON.stringify(out));
 `;
 
 describe('local, rootless', () => {
-  const reason = skipReason();
+  const reason = localSuiteSkip() ?? unprivilegedSkipReason();
   it.skipIf(Boolean(reason))(
     `runs the lifecycle as an unprivileged user${reason ? ` (skipped: ${reason})` : ''}`,
     async () => {

@@ -9,11 +9,17 @@ import {
   createStatebox,
   InvalidStateError,
   type Sandbox,
+  SandboxNotFoundError,
   UnsupportedCapabilityError,
 } from '@statebox/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, type SandboxRecord } from '../src/home.js';
 import { createFromConfig, local } from '../src/index.js';
+import { localSuiteSkip } from '../src/testing.js';
+
+/** Local sandboxes need Linux namespaces and overlayfs: each suite here is skipped, with the reason, without them. */
+const skip = localSuiteSkip();
+const skipped = skip ? ` (skipped: ${skip})` : '';
 
 const run = promisify(execFile);
 let home: string;
@@ -50,7 +56,7 @@ ${code}`;
   return stdout;
 }
 
-describe('local state', () => {
+describe.skipIf(Boolean(skip))(`local state${skipped}`, () => {
   it('is resumed, read and forked by another process', async () => {
     const box = await create();
     await box.writeFile('evening.txt', 'written in the evening');
@@ -260,6 +266,51 @@ console.log(child.id);`),
     boxes.push(child);
     expect((await record(box.id)).runtime!.initPid).not.toBe(before);
     expect((await child.exec('ls many | wc -l')).stdout.trim()).toBe('4100');
+  });
+
+  it('reads STATEBOX_HOME and STATEBOX_LOCAL_* in local() as createFromConfig does; options win', () => {
+    const saved = { home: process.env.STATEBOX_HOME, uid: process.env.STATEBOX_LOCAL_UID };
+    try {
+      process.env.STATEBOX_HOME = home;
+      expect(local().home.root).toBe(home);
+      expect(local({ home: `${home}-option` }).home.root).toBe(`${home}-option`);
+      process.env.STATEBOX_LOCAL_UID = '0';
+      expect(() => local({ home })).toThrow(ConfigError);
+      expect(() => createFromConfig({ home }, process.env)).toThrow(ConfigError);
+      expect(() => local({ home, sandboxUid: 1_999_990_001 })).not.toThrow();
+    } finally {
+      for (const [key, value] of [
+        ['STATEBOX_HOME', saved.home],
+        ['STATEBOX_LOCAL_UID', saved.uid],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
+  it('names new sandboxes sb-<16 hex>, and keeps using a sandbox whose sbx- id an older version gave', async () => {
+    const box = await create();
+    expect(box.id).toMatch(/^sb-[0-9a-f]{16}$/);
+    await box.writeFile('kept.txt', 'from before');
+    await box.suspend();
+    const oldId = box.id.replace(/^sb-/, 'sbx-');
+    const saved = await record(box.id);
+    await rename(join(home, 'sandboxes', box.id), join(home, 'sandboxes', oldId));
+    await writeFile(join(home, 'sandboxes', oldId, 'sandbox.json'), JSON.stringify({ ...saved, id: oldId }));
+    const old = await statebox().get(oldId);
+    boxes.push(old);
+    await old.resume();
+    expect((await old.exec('cat kept.txt')).stdout).toBe('from before');
+    const child = await old.fork();
+    boxes.push(child);
+    expect(child.id).toMatch(/^sb-/);
+    expect((await child.exec('cat kept.txt')).stdout).toBe('from before');
+    expect((await statebox().list()).map((info) => info.id)).toEqual(
+      expect.arrayContaining([oldId, child.id]),
+    );
+    await old.destroy();
+    await expect(statebox().get(oldId)).rejects.toBeInstanceOf(SandboxNotFoundError);
   });
 
   it('reads the state directory from STATEBOX_HOME', () => {

@@ -1,10 +1,10 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localSuiteSkip, packageDir, unprivilegedSkipReason } from '../src/testing.js';
 
 /**
  * The local provider's threat model (README, "Threat model"), one test per promise. Each run executes
@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 
 const run = promisify(execFile);
-const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fixtures = join(packageDir, 'test', 'fixtures');
 const NOBODY = 65534;
 const SANDBOX_UID = 1_999_990_000;
@@ -65,17 +64,6 @@ type Observations = {
   daemonKilled: boolean;
 };
 
-/** Why the unprivileged run cannot happen here, or undefined when it can. */
-function rootlessSkip(): string | undefined {
-  if (process.getuid?.() !== 0) return 'already running unprivileged: the root run is the rootless one';
-  for (const start of [packageDir, dirname(process.execPath)]) {
-    for (let dir = start; dir !== '/'; dir = dirname(dir)) {
-      if ((statSync(dir).mode & 0o001) === 0) return `${dir} is not traversable by an unprivileged user`;
-    }
-  }
-  return undefined;
-}
-
 async function battery(as: 'root' | 'nobody', binaries: ReturnType<typeof compile>): Promise<Observations> {
   const home = mkdtempSync(join(work, `${as}-home-`));
   const scratch = mkdtempSync(join(work, `${as}-scratch-`));
@@ -107,7 +95,12 @@ async function battery(as: 'root' | 'nobody', binaries: ReturnType<typeof compil
 
 for (const as of ['root', 'nobody'] as const) {
   const skip =
-    as === 'root' ? (process.getuid?.() === 0 ? undefined : 'not running as root') : rootlessSkip();
+    localSuiteSkip() ??
+    (as === 'root'
+      ? process.getuid?.() === 0
+        ? undefined
+        : 'not running as root'
+      : unprivilegedSkipReason());
   const rootless = as === 'nobody';
 
   describe.skipIf(Boolean(skip))(
