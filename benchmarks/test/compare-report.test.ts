@@ -187,8 +187,8 @@ describe.skipIf(skipReason !== undefined)(
         if (!backend.available) expect(text).toContain(`${backend.name} (${backend.library}): not available`);
       expect(text).toContain('What the night costs');
       expect(text).toContain('$2.24');
-    // Sources are shown as written in the data file, with the date they were read.
-    expect(text).toContain('docs.tensorlake.ai/faqs/pricing-limits-faq (On-Demand) (read 2026-11-29)');
+      // Sources are shown as written in the data file, with the date they were read.
+      expect(text).toContain('docs.tensorlake.ai/faqs/pricing-limits-faq (On-Demand) (read 2026-11-29)');
       expect(text).toMatch(/unconfirmed/);
       expect(text).toContain(result.machine.commit ?? 'unknown');
 

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { localSkipReason } from '@statebox/local/testing';
 import { run } from '../process.ts';
 import { pingDocker } from '../scenarios.ts';
 import type { RawSdk } from './raw.ts';
@@ -86,8 +87,8 @@ export async function discover(options: DiscoverOptions): Promise<Candidate[]> {
   const noop = async () => undefined;
 
   await add('local', 'statebox', async () => {
-    if (process.platform !== 'linux')
-      return { unavailable: `needs Linux namespaces; this is ${process.platform}` };
+    const skip = localSkipReason();
+    if (skip) return { unavailable: skip };
     return {
       spec: {
         kind: 'statebox',
