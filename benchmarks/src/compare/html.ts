@@ -203,7 +203,7 @@ export function renderHtml(result: CompareResult): string {
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#0f172a;margin:24px auto;max-width:1100px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e2e8f0;padding-bottom:4px}
 table.figures{border-collapse:collapse;margin:8px 0}table.figures th,table.figures td{border:1px solid #e2e8f0;padding:4px 8px;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}td.na,.na{color:#94a3b8;font-style:italic}
+td.num{text-align:right;font-variant-numeric:tabular-nums}td small{word-break:break-word}td.na,.na{color:#94a3b8;font-style:italic}
 .src{font-size:11px;border-radius:3px;padding:0 4px;color:#fff}.src-real{background:#15803d}.src-emulator{background:#b45309}.src-live{background:#1d4ed8}
 .dot{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}.charts{display:flex;flex-wrap:wrap;gap:8px 24px}
 figure.chart{margin:0}figcaption{font-weight:600;margin:6px 0 2px}svg text{font:12px system-ui,sans-serif}svg .lbl{fill:#334155}svg .val{fill:#0f172a}svg .na{fill:#94a3b8;font-style:italic}
