@@ -130,7 +130,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
       execPerRound: options.execPerRound,
       progress,
     });
-    // The seed scenario, one backend after the other, in the rotated order of the first round.
+    // The seed scenario, one backend after the other (each takes seconds; noise is in the load average).
     for (const driver of drivers) {
       progress(`${driver.name}: seed scenario`);
       seed.push(await runSeed(driver, specs.get(driver.name)!, { idleMs: options.idleMs, progress }));
