@@ -13,6 +13,7 @@ import { workspaceSizes } from './src/workspace.ts';
 const usage = `Usage: pnpm bench [-- options]
 
   --scenario <name>       lifecycle (default) | runner (see: pnpm bench -- --scenario runner --help)
+  --compare               every backend side by side (see: pnpm bench -- --compare --help)
   --provider <name>       ${Object.keys(scenarios).join(' | ')} | tensorlake (default local)
   --size <name>           ${Object.keys(workspaceSizes).join(' | ')} (default 700mb)
   --runs <n>              repetitions of each lifecycle op and file transfer (default 7)
@@ -38,6 +39,8 @@ function count(value: string | undefined, fallback: number, name: string): numbe
 
 // pnpm passes a literal `--` through to the script; it separates nothing here.
 let argv = process.argv.slice(2).filter((arg) => arg !== '--');
+// `--compare` is the provider comparison (compare.ts), with options of its own.
+if (argv.includes('--compare')) process.exit(await (await import('./compare.ts')).main(argv));
 // `--scenario runner` is the runner benchmark (runner.ts), with options of its own; `lifecycle` is this one.
 const scenarioAt = argv.findIndex((arg) => arg === '--scenario' || arg.startsWith('--scenario='));
 if (scenarioAt >= 0) {
