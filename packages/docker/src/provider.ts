@@ -17,6 +17,7 @@ import {
   type TerminalSession,
   type WriteFileOptions,
 } from '@statebox/core';
+import { dockerCapabilities } from './capabilities.js';
 import { execCommand } from './exec.js';
 import { readSandboxFile, writeSandboxFile } from './files.js';
 import { forkSandbox, newSandboxId, recoverSandbox } from './fork.js';
@@ -53,20 +54,7 @@ export class DockerProvider implements SandboxProvider {
     this.options = options;
     this.#sandboxes = new Sandboxes(options, recoverSandbox);
     this.#tracking = 'socketPath' in this.#sandboxes.client.endpoint && process.getuid?.() === 0;
-    this.capabilities = {
-      // `pause` keeps processes in memory; `stop` releases everything but the files.
-      suspend: options.suspend === 'pause' ? 'memory' : 'filesystem',
-      fork: 'filesystem',
-      forkSuspended: true,
-      // The source's upper layer is sealed, so its container is replaced by one over a fresh upper.
-      forkSource: 'restarted',
-      execStreaming: true,
-      fileModes: true,
-      symlinks: true,
-      // Kept by overlay's index=on in /workspace and by seeding forks' containers in the root filesystem
-      // (links.ts, test/links.test.ts).
-      hardLinks: true,
-    };
+    this.capabilities = dockerCapabilities(options.suspend);
   }
 
   /** Waits for background clean-up, then closes the keep-alive connections to the daemon. */
