@@ -5,7 +5,7 @@ import { createStatebox } from '@statebox/core';
 import { local } from '@statebox/local';
 import { startEmulator } from '@statebox/managed-agents-emulator';
 import { describe, expect, it } from 'vitest';
-import { Runner } from '../src/index.js';
+import { startTestRunner } from './fixtures/runner.js';
 
 // The SDK's SessionToolRunner aborts a tool's signal after a fixed 120 s; the runner gives tools its
 // own, so a bash call asking for more gets it. It takes over two minutes, so it runs with STATEBOX_SOAK=1.
@@ -33,16 +33,7 @@ describe('long tool calls', () => {
       });
       const environment = emulator.createEnvironment('long');
       const statebox = createStatebox({ provider: local({ home }) });
-      const runner = new Runner({
-        baseURL: emulator.url,
-        environmentId: environment.id,
-        environmentKey: environment.environmentKey,
-        statebox,
-        idleMs: 500,
-        pollBlockMs: 200,
-        janitorIntervalMs: null,
-      });
-      void runner.run();
+      const runner = startTestRunner(emulator, environment, statebox);
       try {
         const sessionId = emulator.createSession({ environmentId: environment.id, message: 'go' });
         const report = await emulator.waitForTurns(sessionId, 1, 180_000);

@@ -6,7 +6,8 @@ import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
 import { local } from '@statebox/local';
 import { type StateboxEmulator, startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FORK_FROM_METADATA, Runner, type RunnerEvent, SESSION_LABEL } from '../src/index.js';
+import { FORK_FROM_METADATA, type Runner, type RunnerEvent, SESSION_LABEL } from '../src/index.js';
+import { startTestRunner } from './fixtures/runner.js';
 
 const home = mkdtempSync(join(tmpdir(), 'statebox-runner-'));
 let emulator: StateboxEmulator;
@@ -170,19 +171,11 @@ function startRunner(
   events: RunnerEvent[] = [],
   options = {},
 ) {
-  const runner = new Runner({
-    baseURL: emulator.url,
-    environmentId: environment.id,
-    environmentKey: environment.environmentKey,
-    statebox,
-    idleMs: 500,
-    pollBlockMs: 200,
-    janitorIntervalMs: null,
+  const runner = startTestRunner(emulator, environment, statebox, {
     onEvent: (event) => events.push(event),
     ...options,
   });
   runners.push(runner);
-  void runner.run();
   return runner;
 }
 
