@@ -419,6 +419,10 @@ export class DaytonaState {
  */
 async function freeze(backing: BackingSandbox): Promise<void> {
   const result = await backing.exec(['/bin/sh', '-c', 'kill -STOP -1'], { timeoutMs: 30_000 });
+  // `kill -1` skips init and the caller; with nothing else running (the init idles without a child) it
+  // finds no process (ESRCH), and an idle sandbox is then already as frozen as it gets. (No subshell here:
+  // `kill -1` would stop it.)
+  if (result.exitCode !== 0 && /no such process/i.test(result.stderr)) return;
   if (result.exitCode !== 0) throw new Error(`pause could not freeze the processes: ${result.stderr}`);
 }
 

@@ -1,5 +1,5 @@
 import type { Sandbox } from '@daytonaio/sdk';
-import { InvalidStateError, UnsupportedCapabilityError } from '@statebox/core';
+import { InvalidStateError, ProviderError, UnsupportedCapabilityError } from '@statebox/core';
 import { type DaytonaClient, TRANSITIONAL_STATES } from './client.js';
 import type { SuspendTier } from './options.js';
 
@@ -48,6 +48,15 @@ export async function suspendTo(client: DaytonaClient, sandbox: Sandbox, tier: S
     }
     await transition(client, sandbox, () => client.pause(sandbox), ['paused', 'stopped', 'archived']);
     if (sandbox.state !== 'paused') await client.settle(sandbox);
+    // The SDK's pause returns once the sandbox has left `pausing`, also when Daytona put it back.
+    if (!SUSPENDED.has(sandbox.state ?? 'unknown')) {
+      throw new ProviderError(
+        'daytona',
+        `Daytona did not pause sandbox ${sandbox.id}: it is ${sandbox.state}` +
+          `${sandbox.errorReason ? ` (${sandbox.errorReason})` : ''}. It keeps running with its files; retry, or use tier 'stop'.`,
+        { sandboxId: sandbox.id, operation: 'suspend' },
+      );
+    }
     return;
   }
   if (state === 'started' || state === 'paused') {
