@@ -1,4 +1,5 @@
 import type Anthropic from '@anthropic-ai/sdk';
+import { delay } from './delay.js';
 
 /** A work item as `work.list` returns it: the fields the runner decides on. */
 export type WorkView = {
@@ -74,7 +75,7 @@ export async function awaitOwnership(
       told = true;
       onWait(owner);
     }
-    await sleep(intervalMs, signal);
+    await delay(intervalMs, signal);
   }
   return false;
 }
@@ -88,18 +89,6 @@ export async function otherLiveWork(
 ): Promise<boolean> {
   const live = await liveWorkBySession(client, environmentId);
   return (live.get(sessionId) ?? []).some((item) => item.id !== exceptWorkId);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 /**

@@ -3,6 +3,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { SessionToolRunner, WorkPoller } from '@anthropic-ai/sdk/helpers/beta/environments';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
+import { delay } from './delay.js';
 import { describeError, type RunnerEvent } from './events.js';
 import { instrumentTool, refusingTools } from './instrument.js';
 import { sweepEnvironment } from './janitor.js';
@@ -19,6 +20,7 @@ import {
 import { awaitOwnership, otherLiveWork, turnUnderWay } from './session-work.js';
 import { installSkills, type SkillReference } from './skills.js';
 import { copyBashState, createToolset } from './tools/index.js';
+import type { WorkItem } from './work-item.js';
 
 export type { RunnerOptions } from './options.js';
 
@@ -90,7 +92,7 @@ export class Runner {
       this.#stopping.abort();
       await Promise.all(
         [...this.#active.values()].map(async (session) => {
-          await Promise.race([session.drained(), delay(DRAIN_TIMEOUT_MS)]);
+          await Promise.race([session.drained(), delay(DRAIN_TIMEOUT_MS, undefined, { unref: true })]);
           session.controller.abort();
         }),
       );
@@ -320,10 +322,10 @@ export class Runner {
    * (seen in the lost-lease test), so the new holder waits out one interval first.
    */
   async #graceForPreviousHolder(work: WorkItem, sessionId: string, lease: Lease): Promise<void> {
-    await Promise.race([lease.firstBeat, delay(10_000, lease.signal)]);
+    await Promise.race([lease.firstBeat, delay(10_000, lease.signal, { unref: true })]);
     const waitMs = Math.min(lease.ttlMs / 2, 30_000) + 1000;
     this.#emit({ type: 'work.redelivered', workId: work.id, sessionId, waitMs });
-    await delay(waitMs, lease.signal);
+    await delay(waitMs, lease.signal, { unref: true });
   }
 
   /**
@@ -493,27 +495,4 @@ export class Runner {
   #emit(event: RunnerEvent): void {
     this.#options.onEvent?.(event);
   }
-}
-
-type WorkItem = {
-  id: string;
-  latest_heartbeat_at?: string | null;
-  environment_id: string;
-  secret: string | null;
-  data: { type?: string; id: string };
-};
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
