@@ -78,7 +78,7 @@ for (const backend of backends) {
       return;
     }
     if (reason) {
-      it.skip(`skipped: ${reason}`, () => {});
+      it.skipIf(true)(`skipped: ${reason}`, () => {});
       return;
     }
     const label = testLabel();

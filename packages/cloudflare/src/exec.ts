@@ -11,6 +11,7 @@ import {
 } from '@statebox/core';
 import type { WorkerClient } from './client.js';
 import { fromWorker, PROVIDER } from './errors.js';
+import { sseEvents } from './sse.js';
 
 type ExecEvent =
   | { type: 'stdout' | 'stderr'; data: string }
@@ -150,26 +151,4 @@ async function whyEnded(client: WorkerClient, sandboxId: string, timeoutMs: numb
       operation: 'exec',
     },
   );
-}
-
-async function* sseEvents<T>(stream: ReadableStream<Uint8Array>): AsyncGenerator<T> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-    // Search only the new text (and the one character before it), not the whole buffer per chunk.
-    const searchFrom = Math.max(0, buffer.length - 1);
-    buffer += decoder.decode(chunk, { stream: true });
-    let end = buffer.indexOf('\n\n', searchFrom);
-    while (end >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const data = block
-        .split('\n')
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(5).trimStart())
-        .join('\n');
-      if (data) yield JSON.parse(data) as T;
-      end = buffer.indexOf('\n\n');
-    }
-  }
 }
