@@ -81,6 +81,54 @@ describe.skipIf(skip)(`cloudflare adapter${skip ? ` (skipped: ${skip})` : ''}`, 
     }
   }, 240_000);
 
+  it('a fork racing a suspend of its source waits for it and starts from the state it saved', async () => {
+    // What a runner's idle sweep and a new session forking the same sandbox do at once.
+    for (const delayMs of [0, 250]) {
+      const box = await createStatebox({ provider }).create({ labels: { purpose: 'fork vs suspend' } });
+      const children: string[] = [];
+      try {
+        await box.writeFile('state.txt', `saved ${delayMs}\n`);
+        const suspending = box.suspend();
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        const [, child] = await Promise.all([
+          suspending,
+          box.fork({ labels: { purpose: 'fork vs suspend' } }),
+        ]);
+        children.push(child.id);
+        expect((await child.exec('cat state.txt')).stdout).toBe(`saved ${delayMs}\n`);
+        expect((await provider.get(box.id)).status).toBe('suspended');
+      } finally {
+        for (const id of children) await provider.destroy(id).catch(() => undefined);
+        await box.destroy();
+      }
+    }
+  }, 300_000);
+
+  it('an exec racing a suspend runs or is refused, and leaves no container restored for the suspended sandbox', async () => {
+    const box = await createStatebox({ provider }).create({ labels: { purpose: 'exec vs suspend' } });
+    try {
+      const marker = `raced-${Date.now()}`;
+      await box.writeFile(marker, 'x\n');
+      const outcomes = await Promise.allSettled([
+        box.suspend(),
+        ...[0, 100, 400, 900].map((ms) =>
+          new Promise((resolve) => setTimeout(resolve, ms)).then(() => box.exec(`cat ${marker}`)),
+        ),
+      ]);
+      expect(outcomes[0]!.status, String((outcomes[0] as PromiseRejectedResult).reason)).toBe('fulfilled');
+      for (const outcome of outcomes.slice(1)) {
+        if (outcome.status === 'fulfilled') expect((outcome.value as { stdout: string }).stdout).toBe('x\n');
+        else expect(String(outcome.reason)).toMatch(/suspended|InvalidState/);
+      }
+      expect((await provider.get(box.id)).status).toBe('suspended');
+      await expect(containerHolding(marker)).rejects.toThrow(/no container holds/);
+      await box.resume();
+      expect((await box.exec(`cat ${marker}`)).stdout).toBe('x\n');
+    } finally {
+      await box.destroy();
+    }
+  }, 240_000);
+
   it('a container Cloudflare restarted on its own gets the latest backup back before the next call', async () => {
     const box = await createStatebox({ provider }).create({ labels: { purpose: 'restart' } });
     try {

@@ -32,6 +32,8 @@ export type RunnerEvent =
   | { type: 'lease.ended'; workId: string; end: string; detail: string }
   | { type: 'work.stopped'; workId: string; sessionId: string; outcome: string }
   | { type: 'fork.refused'; sessionId: string; message: string }
+  /** Preparing a session's sandbox failed in a way that may pass; the runner tries again after `delayMs`. */
+  | { type: 'sandbox.retrying'; sessionId: string; attempt: number; delayMs: number; message: string }
   /** A re-delivered item waits `waitMs` for its previous holder to notice the lost lease. */
   | { type: 'work.redelivered'; workId: string; sessionId: string; waitMs: number }
   /** Drained mid-turn: the item's lease is left to lapse so the queue hands it to another worker. */

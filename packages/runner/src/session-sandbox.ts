@@ -1,5 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
-import type { Sandbox, Statebox } from '@statebox/core';
+import { type Sandbox, type Statebox, TransientError } from '@statebox/core';
+import { delay } from './delay.js';
 import { describeError, type RunnerEvent } from './events.js';
 
 /** Labels that tie a sandbox to a Managed Agents session, so any runner replica can find it. */
@@ -90,6 +91,34 @@ export async function acquireSessionSandbox(
   return { sandbox, how: 'created', ms: performance.now() - started };
 }
 
+/** Waits before the 2nd, 3rd and 4th attempt at preparing a session's sandbox. */
+export const ACQUIRE_RETRY_DELAYS_MS = [1_000, 3_000, 9_000] as const;
+
+/**
+ * `acquireSessionSandbox`, tried again after a `TransientError` (a busy or briefly unreachable
+ * backend) up to `ACQUIRE_RETRY_DELAYS_MS.length` times, so a blip does not cost the session its
+ * turn. Other errors, and the last transient one, are thrown; so is anything once `signal` aborts.
+ */
+export async function acquireWithRetry(
+  acquire: () => Promise<SandboxAcquisition>,
+  sessionId: string,
+  signal: AbortSignal,
+  emit: (event: RunnerEvent) => void,
+  delaysMs: readonly number[] = ACQUIRE_RETRY_DELAYS_MS,
+): Promise<SandboxAcquisition> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await acquire();
+    } catch (error) {
+      const delayMs = delaysMs[attempt - 1];
+      if (!TransientError.isInstance(error) || delayMs === undefined || signal.aborted) throw error;
+      emit({ type: 'sandbox.retrying', sessionId, attempt, delayMs, message: describeError(error) });
+      await delay(delayMs, signal);
+      if (signal.aborted) throw error;
+    }
+  }
+}
+
 async function authorizeFork(
   client: Anthropic,
   session: { id: string; environmentId: string; agentId: string | undefined; forkAcrossAgents: boolean },
@@ -139,4 +168,31 @@ export async function releaseSandbox(
   } catch (error) {
     emit({ type: 'error', sessionId, message: `releasing sandbox ${sandbox.id}: ${describeError(error)}` });
   }
+}
+
+/**
+ * The session's sandbox as the tools ask for it at every call. Its status is read from the provider
+ * each time, so a sandbox suspended meanwhile (a sweep, or a worker that finished with the session as
+ * this one claimed it) is resumed rather than failing the call.
+ */
+export function sessionSandboxHandle(
+  sandbox: Sandbox,
+  sessionId: string,
+  emit: (event: RunnerEvent) => void,
+): () => Promise<Sandbox> {
+  return async () => {
+    const info = await sandbox.refresh();
+    if (info.status === 'suspended') {
+      const started = performance.now();
+      await sandbox.resume();
+      emit({
+        type: 'sandbox.ready',
+        sessionId,
+        sandboxId: sandbox.id,
+        how: 'resumed',
+        ms: performance.now() - started,
+      });
+    }
+    return sandbox;
+  };
 }

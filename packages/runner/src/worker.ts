@@ -13,9 +13,11 @@ import type { RunnerOptions } from './options.js';
 import { Semaphore } from './semaphore.js';
 import {
   acquireSessionSandbox,
+  acquireWithRetry,
   ForkRefusedError,
   findSessionSandbox,
   releaseSandbox,
+  sessionSandboxHandle,
 } from './session-sandbox.js';
 import { awaitOwnership, otherLiveWork, turnUnderWay } from './session-work.js';
 import { installSkills, type SkillReference } from './skills.js';
@@ -218,18 +220,26 @@ export class Runner {
       }
       let acquired: Awaited<ReturnType<typeof acquireSessionSandbox>>;
       try {
-        acquired = await acquireSessionSandbox(this.#statebox, this.#client, {
-          id: sessionId,
-          environmentId: work.environment_id,
-          agentId: (session as { agent?: { id?: string } }).agent?.id,
-          metadata: (session.metadata ?? {}) as Record<string, string>,
-          forkAcrossAgents: this.#options.forkAcrossAgents ?? false,
-        });
+        const acquire = () =>
+          acquireSessionSandbox(this.#statebox, this.#client, {
+            id: sessionId!,
+            environmentId: work.environment_id,
+            agentId: (session as { agent?: { id?: string } }).agent?.id,
+            metadata: (session.metadata ?? {}) as Record<string, string>,
+            forkAcrossAgents: this.#options.forkAcrossAgents ?? false,
+          });
+        acquired = await acquireWithRetry(acquire, sessionId, waiting, (event) => this.#emit(event));
       } catch (error) {
-        if (!(error instanceof ForkRefusedError)) throw error;
-        // The session learns why through its tool results, the one channel a worker writes to.
-        this.#emit({ type: 'fork.refused', sessionId, message: error.message });
-        await this.#serve(work, sessionId, client, lease, refusingTools(error.message));
+        if (waiting.aborted) throw error;
+        // The session learns why through its tool results, the one channel a worker writes to, rather
+        // than waiting for a worker that never answers; its next message tries again.
+        const refused = error instanceof ForkRefusedError;
+        const message = refused
+          ? error.message
+          : `this session's sandbox could not be prepared (${describeError(error)}); send another message to try again`;
+        if (refused) this.#emit({ type: 'fork.refused', sessionId, message });
+        else this.#emit({ type: 'error', sessionId, workId: work.id, message: describeError(error) });
+        await this.#serve(work, sessionId, client, lease, refusingTools(message));
         return;
       }
       sandbox = acquired.sandbox;
@@ -242,7 +252,7 @@ export class Runner {
         ...(acquired.from && { from: acquired.from }),
         ms: acquired.ms,
       });
-      const sandboxHandle = this.#sandboxHandle(sandbox, sessionId);
+      const sandboxHandle = sessionSandboxHandle(sandbox, sessionId, (event) => this.#emit(event));
       const skills = ((session as { agent?: { skills?: SkillReference[] } }).agent?.skills ??
         []) as SkillReference[];
       if (skills.length > 0) {
@@ -326,29 +336,6 @@ export class Runner {
     const waitMs = Math.min(lease.ttlMs / 2, 30_000) + 1000;
     this.#emit({ type: 'work.redelivered', workId: work.id, sessionId, waitMs });
     await delay(waitMs, lease.signal, { unref: true });
-  }
-
-  /**
-   * The session's sandbox as the tools ask for it at every call. Its status is read from the provider
-   * each time, so a sandbox suspended meanwhile (a sweep, or a worker that finished with the session as
-   * this one claimed it) is resumed rather than failing the call.
-   */
-  #sandboxHandle(sandbox: Sandbox, sessionId: string): () => Promise<Sandbox> {
-    return async () => {
-      const info = await sandbox.refresh();
-      if (info.status === 'suspended') {
-        const started = performance.now();
-        await sandbox.resume();
-        this.#emit({
-          type: 'sandbox.ready',
-          sessionId,
-          sandboxId: sandbox.id,
-          how: 'resumed',
-          ms: performance.now() - started,
-        });
-      }
-      return sandbox;
-    };
   }
 
   /**

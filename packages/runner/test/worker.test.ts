@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createStatebox, type Sandbox, type Statebox } from '@statebox/core';
+import { createStatebox, ProviderError, type Sandbox, type Statebox, TransientError } from '@statebox/core';
 import { local } from '@statebox/local';
 import { type StateboxEmulator, startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +204,22 @@ function expectAnsweredOnce(sessionId: string): void {
   );
 }
 
+/** The local provider, whose `create` fails the next `failures` times with the error `fail` makes. */
+function failingCreates(failures: number, fail: () => Error) {
+  const provider = local({ home });
+  let left = failures;
+  return new Proxy(provider, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (property !== 'create') return typeof value === 'function' ? value.bind(target) : value;
+      return (...args: unknown[]) => {
+        if (left-- > 0) return Promise.reject(fail());
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
 describe('runner on the local provider', () => {
   it('creates, suspends when idle, resumes with the shell intact, and forks a branching session', async () => {
     const environment = emulator.createEnvironment('lifecycle');
@@ -236,6 +252,49 @@ describe('runner on the local provider', () => {
     expectAnsweredOnce(sessionId);
     expectAnsweredOnce(child);
   });
+
+  it('retries preparing a sandbox after a TransientError and serves the turn', async () => {
+    const environment = emulator.createEnvironment('transient');
+    const events: RunnerEvent[] = [];
+    const flaky = createStatebox({
+      provider: failingCreates(2, () => new TransientError('the backend is busy (injected)')),
+    });
+    runners.push(startTestRunner(emulator, environment, flaky, { onEvent: (event) => events.push(event) }));
+    const sessionId = emulator.createSession({ environmentId: environment.id, message: 'evening work' });
+    expect((await emulator.waitForTurns(sessionId, 1)).passed).toBe(true);
+    const retries = events.filter((event) => event.type === 'sandbox.retrying');
+    expect(retries.map((event) => 'attempt' in event && event.attempt)).toEqual([1, 2]);
+    expect(events.some((event) => event.type === 'sandbox.ready' && event.how === 'created')).toBe(true);
+    expectAnsweredOnce(sessionId);
+  }, 60_000);
+
+  it('a sandbox that cannot be prepared answers the turn with the reason instead of leaving it waiting', async () => {
+    const environment = emulator.createEnvironment('unpreparable');
+    const events: RunnerEvent[] = [];
+    const broken = createStatebox({
+      provider: failingCreates(1, () => new ProviderError('local', 'the disk is full (injected)')),
+    });
+    runners.push(startTestRunner(emulator, environment, broken, { onEvent: (event) => events.push(event) }));
+    const sessionId = emulator.createSession({ environmentId: environment.id, message: 'evening work' });
+    const report = await emulator.waitForTurns(sessionId, 1);
+    const answered = report.steps.filter((step) => step.type === 'tool_use');
+    expect(answered.length).toBeGreaterThan(0);
+    for (const step of answered) {
+      expect(step).toMatchObject({ isError: true });
+      expect(step.content).toContain('the disk is full (injected)');
+      expect(step.content).toContain('send another message to try again');
+    }
+    expect(events.some((event) => event.type === 'sandbox.retrying')).toBe(false);
+    expectAnsweredOnce(sessionId);
+    // The next message, once this item has stopped, tries again, and the provider works now.
+    await until(() => events.some((event) => event.type === 'work.stopped'));
+    emulator.sendMessage(sessionId, 'evening work again');
+    expect(
+      (await emulator.waitForTurns(sessionId, 2)).steps.some(
+        (step) => step.type === 'tool_use' && !step.isError,
+      ),
+    ).toBe(true);
+  }, 60_000);
 
   it('destroys the sandbox of a session archived while it is served', async () => {
     const environment = emulator.createEnvironment('archive');

@@ -1,6 +1,13 @@
 import type { ExecEvent } from '@cloudflare/sandbox';
 import { shellQuote, sseEvents, WorkerError } from './http.js';
-import { container, type Env, READY_MARKER, recover, requireRunning, translate } from './sandboxes.js';
+import {
+  container,
+  type Env,
+  READY_MARKER,
+  recoverRestarted,
+  requireRunning,
+  translate,
+} from './sandboxes.js';
 
 export type ExecBody = {
   /** Chosen by the caller, so that it can kill the command (`/exec/<execId>/kill`) on abort or timeout. */
@@ -71,7 +78,7 @@ export async function exec(env: Env, id: string, body: ExecBody, request: Reques
     throw new WorkerError('bad_request', 'execId must be 8 to 64 letters, digits or dashes.');
   if (typeof body.cwd !== 'string' || !body.cwd.startsWith('/'))
     throw new WorkerError('bad_request', 'cwd must be an absolute path.');
-  let record = await requireRunning(env, id, 'exec in');
+  const record = await requireRunning(env, id, 'exec in');
   const sandbox = container(env, id);
   const stdinPath = body.stdin ? `/run/statebox/stdin-${body.execId}` : '';
   const environment = { ...record.env, ...(body.env ?? {}), STATEBOX_EXEC_ID: body.execId };
@@ -123,8 +130,7 @@ export async function exec(env: Env, id: string, body: ExecBody, request: Reques
             break;
           }
           // Cloudflare restarted the container since the last call: restore /workspace, then run again.
-          record = await requireRunning(env, id, 'exec in');
-          await recover(env, record);
+          await recoverRestarted(env, id, 'exec');
           stream = await start();
         }
       } catch (error) {

@@ -1,6 +1,13 @@
 import type { FileStreamEvent } from '@cloudflare/sandbox';
 import { bytesToBase64, shellQuote, sseEvents, WorkerError } from './http.js';
-import { container, type Env, READY_MARKER, recover, requireRunning, translate } from './sandboxes.js';
+import {
+  container,
+  type Env,
+  READY_MARKER,
+  recoverRestarted,
+  requireRunning,
+  translate,
+} from './sandboxes.js';
 
 /** Bytes per `/api/write` call: the SDK sends a whole file as one base64 JSON body. */
 const PART_BYTES = 6 * 1024 * 1024;
@@ -26,12 +33,12 @@ const WRITE_PROBE = [
 
 async function probe(env: Env, id: string, operation: string, script: string, path: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
-    const record = await requireRunning(env, id, operation);
+    await requireRunning(env, id, operation);
     const result = await container(env, id).exec(
       `bash -c ${shellQuote(script)} statebox ${shellQuote(path)}`,
     );
     if (result.stdout !== 'not-ready' || attempt > 0) return result.stdout;
-    await recover(env, record);
+    await recoverRestarted(env, id, operation);
   }
 }
 

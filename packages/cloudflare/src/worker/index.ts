@@ -69,7 +69,7 @@ async function route(request: Request, env: Env): Promise<Response> {
   } else if (!action) {
     if (method === 'GET') return json(info(await requireRecordOr404(env, id)));
     if (method === 'DELETE') {
-      await destroy(env, id);
+      await destroy(env, id, request.signal);
       return new Response(null, { status: 204 });
     }
   } else if (method === 'POST' && action === 'exec' && parts.length === 4) {
@@ -95,9 +95,9 @@ async function route(request: Request, env: Env): Promise<Response> {
       return json(await writeFile(env, id, path, mode === null ? undefined : Number(mode), stage, request));
     }
   } else if (method === 'POST' && parts.length === 4) {
-    if (action === 'suspend') return json(await suspend(env, id));
-    if (action === 'resume') return json(await resume(env, id));
-    if (action === 'fork') return json(await fork(env, id, await readJson(request)), 201);
+    if (action === 'suspend') return json(await suspend(env, id, request.signal));
+    if (action === 'resume') return json(await resume(env, id, request.signal));
+    if (action === 'fork') return json(await fork(env, id, await readJson(request), request.signal), 201);
   }
   throw new WorkerError('not_found', `No route ${method} ${url.pathname}.`);
 }

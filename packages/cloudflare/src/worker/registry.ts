@@ -48,6 +48,62 @@ export class StateboxRegistry extends DurableObject<Record<string, unknown>> {
       workdir TEXT NOT NULL,
       backup TEXT
     )`);
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS leases (
+      id TEXT PRIMARY KEY,
+      holder TEXT NOT NULL,
+      operation TEXT NOT NULL,
+      expires_at INTEGER NOT NULL
+    )`);
+  }
+
+  /**
+   * Takes sandbox `id`'s lifecycle lease for `holder` unless another holder has one that has not
+   * expired. Suspend, resume, fork, destroy and the restore of a restarted container hold it, so they
+   * run one at a time per sandbox across every isolate and machine; a Worker that dies holding one
+   * gives it up when it expires (the holder renews it while it works).
+   */
+  acquire(
+    id: string,
+    holder: string,
+    operation: string,
+    ttlMs: number,
+  ): { granted: true } | { granted: false; operation: string; expiresInMs: number } {
+    const now = Date.now();
+    const row = this.ctx.storage.sql
+      .exec<{ holder: string; operation: string; expires_at: number }>(
+        'SELECT holder, operation, expires_at FROM leases WHERE id = ?',
+        id,
+      )
+      .toArray()[0];
+    if (row && row.holder !== holder && row.expires_at > now) {
+      return { granted: false, operation: row.operation, expiresInMs: row.expires_at - now };
+    }
+    this.ctx.storage.sql.exec(
+      'INSERT OR REPLACE INTO leases (id, holder, operation, expires_at) VALUES (?, ?, ?, ?)',
+      id,
+      holder,
+      operation,
+      now + ttlMs,
+    );
+    return { granted: true };
+  }
+
+  /** Extends a lease its holder still has; false if it expired and someone else took it. */
+  renew(id: string, holder: string, ttlMs: number): boolean {
+    this.ctx.storage.sql.exec(
+      'UPDATE leases SET expires_at = ? WHERE id = ? AND holder = ?',
+      Date.now() + ttlMs,
+      id,
+      holder,
+    );
+    return (
+      this.ctx.storage.sql.exec('SELECT 1 FROM leases WHERE id = ? AND holder = ?', id, holder).toArray()
+        .length > 0
+    );
+  }
+
+  release(id: string, holder: string): void {
+    this.ctx.storage.sql.exec('DELETE FROM leases WHERE id = ? AND holder = ?', id, holder);
   }
 
   insert(record: SandboxRecord): SandboxRecord {

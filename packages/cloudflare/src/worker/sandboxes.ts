@@ -99,6 +99,88 @@ export async function requireRunning(env: Env, id: string, operation: string): P
   return record;
 }
 
+/** A lifecycle lease lives this long unless renewed; a Worker that dies holding one frees it this late. */
+const LEASE_TTL_MS = 30_000;
+/** How long an operation waits for another one on the same sandbox (the Node provider's lifecycle timeout). */
+const LEASE_WAIT_MS = 600_000;
+
+/**
+ * Runs `work` holding the lifecycle lease of every sandbox in `ids` (taken in sorted order, so two
+ * operations on the same pair cannot deadlock). Suspend, resume, fork, destroy and the restore of a
+ * restarted container take it: without it a fork backing up a source that a concurrent suspend is
+ * releasing loses its container mid-backup, and an exec's restore could restart a suspended sandbox.
+ */
+export async function withLease<T>(
+  env: Env,
+  ids: readonly string[],
+  operation: string,
+  work: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const holder = crypto.randomUUID();
+  const held: string[] = [];
+  const stub = registry(env);
+  const deadline = Date.now() + LEASE_WAIT_MS;
+  try {
+    for (const id of [...new Set(ids)].sort()) {
+      for (let wait = 20; ; wait = Math.min(wait * 2, 250)) {
+        const answer = (await stub.acquire(id, holder, operation, LEASE_TTL_MS)) as
+          | { granted: true }
+          | { granted: false; operation: string; expiresInMs: number };
+        if (answer.granted) break;
+        if (signal?.aborted)
+          throw new WorkerError('transient', `${operation} of ${id} was cancelled while it waited.`);
+        if (Date.now() > deadline) {
+          throw new WorkerError(
+            'transient',
+            `Sandbox ${id} is busy: a ${answer.operation} has held it for over ${LEASE_WAIT_MS / 1000} s. Retry later.`,
+            { sandboxId: id, busyWith: answer.operation },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      held.push(id);
+    }
+    const renewal = setInterval(() => {
+      for (const id of held) stub.renew(id, holder, LEASE_TTL_MS).catch(() => undefined);
+    }, LEASE_TTL_MS / 3);
+    try {
+      return await work();
+    } finally {
+      clearInterval(renewal);
+    }
+  } finally {
+    await Promise.all(held.map((id) => stub.release(id, holder).catch(() => undefined)));
+  }
+}
+
+/**
+ * An exec or file call found a running sandbox's container without the ready marker (Cloudflare
+ * restarted it, or the call started a container after a concurrent suspend released it). Under the
+ * lease: restores a sandbox that is still running and still unrestored; for one that was suspended or
+ * destroyed meanwhile, releases the container the call started and reports the state.
+ */
+export async function recoverRestarted(env: Env, id: string, operation: string): Promise<void> {
+  await withLease(env, [id], 'restore', async () => {
+    const record = (await registry(env).get(id)) as SandboxRecord | null;
+    if (!record || record.status !== 'running') {
+      await container(env, id)
+        .destroy()
+        .catch(() => undefined);
+      if (!record)
+        throw new WorkerError('not_found', `Sandbox ${id} was destroyed during ${operation}.`, {
+          sandboxId: id,
+        });
+      throw new WorkerError('invalid_state', `Sandbox ${id} was ${record.status} during ${operation}.`, {
+        sandboxId: id,
+        status: record.status,
+      });
+    }
+    const marked = await container(env, id).exec(`test -e ${shellQuote(READY_MARKER)}`);
+    if (marked.exitCode !== 0) await recover(env, record);
+  });
+}
+
 const recovering = new Map<string, Promise<void>>();
 
 /**

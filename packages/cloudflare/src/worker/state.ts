@@ -15,6 +15,7 @@ import {
   requireRecord,
   translate,
   WORKDIR,
+  withLease,
 } from './sandboxes.js';
 
 export type CreateBody = { labels?: Record<string, string>; env?: Record<string, string>; image?: string };
@@ -48,14 +49,16 @@ export async function create(env: Env, body: CreateBody) {
     workdir: WORKDIR,
     backup: null,
   };
-  await registry(env).insert(record);
-  try {
-    await recover(env, record);
-  } catch (error) {
-    await destroy(env, record.id).catch(() => undefined);
-    throw await translate(env, error, undefined, 'create');
-  }
-  return info(record);
+  return withLease(env, [record.id], 'create', async () => {
+    await registry(env).insert(record);
+    try {
+      await recover(env, record);
+    } catch (error) {
+      await destroyHeld(env, record.id).catch(() => undefined);
+      throw await translate(env, error, undefined, 'create');
+    }
+    return info(record);
+  });
 }
 
 /** Backs the persistent directories up to R2 through the SDK, refusing them over the size limit first. */
@@ -89,7 +92,11 @@ async function backUp(env: Env, id: string): Promise<BackupRecord> {
 }
 
 /** Backs the workspace up, records it, then releases the container. A failed backup leaves it running. */
-export async function suspend(env: Env, id: string) {
+export function suspend(env: Env, id: string, signal?: AbortSignal) {
+  return withLease(env, [id], 'suspend', () => suspendHeld(env, id), signal);
+}
+
+async function suspendHeld(env: Env, id: string) {
   let record = await requireRecord(env, id);
   if (record.status === 'suspended') return info(record);
   let backup: BackupRecord;
@@ -112,7 +119,11 @@ export async function suspend(env: Env, id: string) {
   return { ...info(record), backupBytes: backup.sizeBytes };
 }
 
-export async function resume(env: Env, id: string) {
+export function resume(env: Env, id: string, signal?: AbortSignal) {
+  return withLease(env, [id], 'resume', () => resumeHeld(env, id), signal);
+}
+
+async function resumeHeld(env: Env, id: string) {
   const record = await requireRecord(env, id);
   if (record.status === 'running') return info(record);
   try {
@@ -130,8 +141,20 @@ export async function resume(env: Env, id: string) {
  * Restores the source's latest state into a new sandbox: a fresh backup of a running source (whose
  * processes keep running), or the backup a suspended source already has (no container needed).
  */
-export async function fork(env: Env, id: string, body: { labels?: Record<string, string> }) {
+export async function fork(
+  env: Env,
+  id: string,
+  body: { labels?: Record<string, string> },
+  signal?: AbortSignal,
+) {
   const labels = checkStrings(body.labels, 'labels');
+  await requireRecord(env, id);
+  const childId = newSandboxId();
+  return withLease(env, [id, childId], 'fork', () => forkHeld(env, id, childId, labels), signal);
+}
+
+async function forkHeld(env: Env, id: string, childId: string, labels: Record<string, string>) {
+  // Re-read under the lease: a suspend that held it meanwhile leaves a backup and no container.
   const source = await requireRecord(env, id);
   let backup = source.backup;
   try {
@@ -140,7 +163,7 @@ export async function fork(env: Env, id: string, body: { labels?: Record<string,
     throw await translate(env, error, id, 'fork');
   }
   const child: SandboxRecord = {
-    id: newSandboxId(),
+    id: childId,
     status: 'running',
     labels,
     env: source.env,
@@ -156,13 +179,17 @@ export async function fork(env: Env, id: string, body: { labels?: Record<string,
   try {
     await recover(env, child);
   } catch (error) {
-    await destroy(env, child.id).catch(() => undefined);
+    await destroyHeld(env, child.id).catch(() => undefined);
     throw await translate(env, error, undefined, 'fork');
   }
   return info(child);
 }
 
-export async function destroy(env: Env, id: string): Promise<void> {
+export function destroy(env: Env, id: string, signal?: AbortSignal): Promise<void> {
+  return withLease(env, [id], 'destroy', () => destroyHeld(env, id), signal);
+}
+
+async function destroyHeld(env: Env, id: string): Promise<void> {
   const { removed, orphans } = (await registry(env).remove(id)) as {
     removed: boolean;
     orphans: BackupRecord[];
