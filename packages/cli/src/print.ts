@@ -105,6 +105,8 @@ export function formatRunnerEvent(event: RunnerEvent): string {
       return `${session}sandbox ${event.sandboxId} kept running: ${event.reason}`;
     case 'fork.refused':
       return red(`${session}fork refused: ${event.message}`);
+    case 'sandbox.retrying':
+      return `${session}preparing the sandbox failed (${event.message}); attempt ${event.attempt + 1} in ${(event.delayMs / 1000).toFixed(0)} s`;
     case 'error':
       return red(`${session}error: ${event.message}`);
   }

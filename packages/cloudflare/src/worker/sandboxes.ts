@@ -163,7 +163,7 @@ export async function withLease<T>(
 export async function recoverRestarted(env: Env, id: string, operation: string): Promise<void> {
   await withLease(env, [id], 'restore', async () => {
     const record = (await registry(env).get(id)) as SandboxRecord | null;
-    if (!record || record.status !== 'running') {
+    if (record?.status !== 'running') {
       await container(env, id)
         .destroy()
         .catch(() => undefined);
