@@ -133,6 +133,31 @@ for (const backend of backends) {
       );
     });
 
+    it.runIf(backend.name === 'local')(
+      '--provider takes its options from statebox.config.* when the file configures that provider',
+      async () => {
+        const configured = join(stateDir, 'configured-home');
+        const file = join(stateDir, 'statebox.config.json');
+        await writeFile(file, JSON.stringify({ provider: 'local', home: configured }));
+        const withConfig = { ...env, STATEBOX_CONFIG: file };
+        const made = await statebox(
+          ['create', '-q', '--provider', 'local', '--label', `test=${label}-cfg`],
+          withConfig,
+        );
+        expect(made.stderr).toBe('');
+        const id = made.stdout.trim();
+        // The sandbox lives under the configured home, not the environment's STATEBOX_HOME.
+        const listed = await statebox(
+          ['ls', '--json', '--provider', 'local', '--label', `test=${label}-cfg`],
+          withConfig,
+        );
+        expect(JSON.parse(listed.stdout).map((info: { id: string }) => info.id)).toEqual([id]);
+        expect(JSON.parse((await run(['ls', '--json', '--label', `test=${label}-cfg`])).stdout)).toEqual([]);
+        expect((await stat(join(configured, 'sandboxes', id))).isDirectory()).toBe(true);
+        expect((await statebox(['destroy', '--provider', 'local', id], withConfig)).code).toBe(0);
+      },
+    );
+
     it('exec passes stdin in, the exit code out, and streams output while the command runs', async () => {
       const id = await create();
       const result = await run(

@@ -60,6 +60,11 @@ export type CreateProviderOptions = {
    * an adapter, or a build of your own, e.g. `{ docker: '@acme/statebox-docker' }`.
    */
   packages?: Partial<Record<ProviderName, string>>;
+  /**
+   * Use this provider whatever the config names (a CLI's `--provider`). Its options still come from the
+   * config file when the file configures the same provider, else from its environment variables.
+   */
+  providerName?: ProviderName;
 };
 
 /**
@@ -78,7 +83,13 @@ export async function createProvider(
   if (config && isProvider(config)) return config;
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const raw = config ?? (await loadConfigFile(cwd, env)) ?? configFromEnv(env);
+  let raw = config ?? (await loadConfigFile(cwd, env)) ?? configFromEnv(env);
+  if (
+    options.providerName !== undefined &&
+    (raw as { provider?: unknown }).provider !== options.providerName
+  ) {
+    raw = { provider: options.providerName };
+  }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -100,6 +100,27 @@ describe('createProvider', () => {
     expect(provider.received.options).toEqual({ home: '/srv/statebox' });
   });
 
+  it('a forced provider (a CLI --provider) keeps the config file options only when the file names it', async () => {
+    await installAdapter('@statebox/local', fixtureAdapter('fixture-local'));
+    await installAdapter('@statebox/docker', fixtureAdapter('fixture-docker'));
+    await writeFile(
+      join(project, 'statebox.config.json'),
+      JSON.stringify({ provider: 'docker', image: 'statebox/debian:bookworm' }),
+    );
+    const forced = (provider: 'local' | 'docker') =>
+      createProvider(undefined, {
+        cwd: project,
+        env: { STATEBOX_TEST: 'env value' },
+        providerName: provider,
+      }) as Promise<FixtureProvider>;
+    const docker = await forced('docker');
+    expect(docker.name).toBe('fixture-docker');
+    expect(docker.received.options).toEqual({ image: 'statebox/debian:bookworm' });
+    const local = await forced('local');
+    expect(local.name).toBe('fixture-local');
+    expect(local.received).toEqual({ options: {}, env: { STATEBOX_TEST: 'env value' } });
+  });
+
   it('reads a statebox.config.mjs default export, and the file named by STATEBOX_CONFIG', async () => {
     await installAdapter('@statebox/docker', fixtureAdapter('fixture-docker'));
     await writeFile(

@@ -2,7 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import {
   createProvider,
   isStateboxError,
-  type ProviderConfig,
+  type ProviderName,
   providerPackages,
   SandboxNotFoundError,
   type SandboxProvider,
@@ -52,7 +52,10 @@ export function parseVerb<T extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
-/** The provider named by `--provider`, else the configured one (config file, STATEBOX_PROVIDER, local). */
+/**
+ * The provider named by `--provider` (with the config file's options when it configures that provider),
+ * else the configured one (config file, STATEBOX_PROVIDER, local).
+ */
 export async function loadProvider(name: string | undefined): Promise<SandboxProvider> {
   if (name === undefined) return createProvider();
   if (!Object.hasOwn(providerPackages, name)) {
@@ -60,7 +63,7 @@ export async function loadProvider(name: string | undefined): Promise<SandboxPro
       `--provider '${name}' is not a statebox backend: use one of ${Object.keys(providerPackages).join(', ')}.`,
     );
   }
-  return createProvider({ provider: name } as ProviderConfig);
+  return createProvider(undefined, { providerName: name as ProviderName });
 }
 
 /** The provider's close(), where it has one (Docker keeps a keep-alive pool). */
