@@ -1,4 +1,15 @@
-import { mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,6 +256,17 @@ for (const backend of backends) {
         );
         expect((await stat(join(host, 'back', 'src', 'deep', 'run.sh'))).mode & 0o777).toBe(0o750);
         expect(await readlink(join(host, 'back', 'link'))).toBe('README');
+        // A symlink out of the copy (absolute here) is left out and named; the rest is copied.
+        expect(
+          (await run(['exec', id, '--', 'ln', '-s', '/etc/hostname', '/workspace/project/src/abs'])).code,
+        ).toBe(0);
+        const linked = await run(['cp', `${id}:/workspace/project`, join(host, 'linked')]);
+        expect(linked.code).toBe(1);
+        expect(linked.stderr).toMatch(
+          /skipped 1 entry .*src\/abs: a symlink to \/etc\/hostname, outside the copy/,
+        );
+        await expect(lstat(join(host, 'linked', 'src', 'abs'))).rejects.toThrow();
+        expect(await readFile(join(host, 'linked', 'README'), 'utf8')).toBe('read me\n');
         // Into an existing host directory, the source keeps its name.
         expect((await run(['cp', `${id}:notes/one.txt`, host])).code).toBe(0);
         expect(await readFile(join(host, 'one.txt'), 'utf8')).toBe('one file\n');

@@ -154,6 +154,15 @@ async function fromSandbox(
       extractTar({
         cwd: into,
         preserveOwner: false,
+        // node-tar refuses a relative link that leaves the destination but would make an absolute one
+        // relative (`/etc/x` -> `etc/x`): refuse that one too, rather than copy a link that means
+        // something else, or one that a later write on the host would follow out of the copy.
+        filter: (path, entry) => {
+          const link = entry as { type?: string; linkpath?: string };
+          if (link.type !== 'SymbolicLink' || !link.linkpath?.startsWith('/')) return true;
+          skipped.push(`${path}: a symlink to ${link.linkpath}, outside the copy`);
+          return false;
+        },
         onwarn: (_code, message, data) => {
           const path = (data as { path?: string } | undefined)?.path;
           skipped.push(`${path ? `${path}: ` : ''}${String(message)}`);
@@ -164,7 +173,7 @@ async function fromSandbox(
       throw new ProviderError(
         provider.name,
         `Copied ${sandboxId}:${source} to ${into} but skipped ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} ` +
-          `that would have been written outside it or through a symlink (${skipped.slice(0, 3).join('; ')}); ` +
+          `that would have been written outside it, through a symlink, or are symlinks out of it (${skipped.slice(0, 3).join('; ')}); ` +
           'nothing outside the destination was touched. Copy those files on their own if you need them.',
         { sandboxId, operation: 'cp' },
       );
