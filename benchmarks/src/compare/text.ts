@@ -151,7 +151,7 @@ export function summaryMarkdown(result: CompareResult): string {
           raw.rows.map((row) => {
             const cells = rawCells(row);
             return [
-              `${label(raw.backend)}, ${raw.sdk}${raw.error ? ` (FAILED: ${raw.error.slice(0, 120)})` : ''}`,
+              `${label(raw.backend)}, ${raw.sdk}`,
               row.label,
               cells.adapter,
               cells.raw,
@@ -162,6 +162,10 @@ export function summaryMarkdown(result: CompareResult): string {
         ),
       ),
     );
+    const failed = result.raw.filter((raw) => raw.error !== null);
+    if (failed.length > 0)
+      parts.push(failed.map((raw) => `- ${raw.backend}: the raw SDK side FAILED: ${raw.error}`).join('
+'));
   }
   parts.push(
     markdownTable(

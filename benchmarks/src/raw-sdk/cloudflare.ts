@@ -41,12 +41,17 @@ export const directDescriptions = {
 export function cloudflareRawSdk(url: string, token: string): RawSdk {
   const call = directCaller(url, token);
   const ms = async (operation: string, body: Record<string, unknown>) => (await call(operation, body)).ms;
+  // `direct` wants a sandbox id for every operation but create, also for destroy's scratch sandbox.
+  let main: string | undefined;
   return {
     sdk: CLOUDFLARE_SDK,
     timedAt:
       'inside the Worker (POST /v1/direct/<op>), on the adapter’s own sandbox: no HTTP hop from Node, no registry',
     missing: {},
-    open: async (adapterId) => ({ id: adapterId, shared: true }),
+    open: async (adapterId) => {
+      main = adapterId;
+      return { id: adapterId, shared: true };
+    },
     close: async () => undefined,
     measure: {
       create: () => ms('create', {}),
@@ -56,7 +61,7 @@ export function cloudflareRawSdk(url: string, token: string): RawSdk {
       suspend: (id) => ms('suspend', { sandboxId: id }),
       resume: (id) => ms('resume', { sandboxId: id }),
       fork: async (id) => ({ ms: await ms('fork', { sandboxId: id }), child: null }),
-      destroy: () => ms('destroy', {}),
+      destroy: () => ms('destroy', { sandboxId: main }),
     },
   };
 }
