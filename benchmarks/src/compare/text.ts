@@ -164,8 +164,7 @@ export function summaryMarkdown(result: CompareResult): string {
     );
     const failed = result.raw.filter((raw) => raw.error !== null);
     if (failed.length > 0)
-      parts.push(failed.map((raw) => `- ${raw.backend}: the raw SDK side FAILED: ${raw.error}`).join('
-'));
+      parts.push(failed.map((raw) => `- ${raw.backend}: the raw SDK side FAILED: ${raw.error}`).join('\n'));
   }
   parts.push(
     markdownTable(
