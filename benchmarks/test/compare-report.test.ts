@@ -57,13 +57,13 @@ describe.skipIf(skipReason !== undefined)(
           '--results-dir',
           resultsDir,
         ],
-        { encoding: 'utf8', timeout: 270_000 },
+        { encoding: 'utf8', timeout: 420_000 },
       );
       const file = (await readdir(resultsDir).catch(() => [])).find((name) =>
         /^compare-.*\.json$/.test(name),
       );
       if (file) result = JSON.parse(await readFile(join(resultsDir, file), 'utf8'));
-    }, 300_000);
+    }, 450_000);
 
     afterAll(async () => {
       await browser?.close();

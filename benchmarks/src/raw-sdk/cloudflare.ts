@@ -46,7 +46,7 @@ export function cloudflareRawSdk(url: string, token: string): RawSdk {
   return {
     sdk: CLOUDFLARE_SDK,
     timedAt:
-      'inside the Worker (POST /v1/direct/<op>), on the adapter’s own sandbox: no HTTP hop from Node, no registry',
+      'inside the Worker (POST /v1/direct/<op>): no HTTP hop from Node, no registry; destroy is of a started scratch sandbox',
     missing: {},
     open: async (adapterId) => {
       main = adapterId;
