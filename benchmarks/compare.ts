@@ -1,6 +1,6 @@
 /**
  * `pnpm bench -- --compare`: the same workload on every backend available in this run, interleaved;
- * the seed scenario; the adapter-vs-raw-SDK ratio; the idle-cost model. Writes
+ * the seed scenario; each cloud adapter beside its raw vendor SDK in the same rounds; the idle-cost model. Writes
  * `results/compare-<startedAt>.{json,html}` (and `latest-compare.*` for a complete run) and prints the
  * summary tables. Exit codes: 0 done, 1 a backend failed or lost state, 2 bad arguments.
  */
@@ -22,7 +22,6 @@ const usage = `Usage: pnpm bench -- --compare [options]
   --size <name>           ${Object.keys(workspaceSizes).join(' | ')} (default small)
   --rounds <n>            interleaved rounds of the lifecycle operations (default 5)
   --exec-runs <n>         exec samples per backend per round (default 40)
-  --raw-rounds <n>        rounds of adapter vs raw vendor SDK (default 5)
   --idle-ms <n>           the idle wait of the seed scenario, standing for the night (default 3000)
   --image <name>          image for docker (default statebox/debian:bookworm: the scenario needs git)
   --home <dir>            state directory (default: a temp dir, removed afterwards)
@@ -45,7 +44,6 @@ export async function main(argv: string[]): Promise<number> {
         size: { type: 'string' },
         rounds: { type: 'string' },
         'exec-runs': { type: 'string' },
-        'raw-rounds': { type: 'string' },
         'idle-ms': { type: 'string' },
         image: { type: 'string' },
         home: { type: 'string' },
@@ -98,7 +96,6 @@ export async function main(argv: string[]): Promise<number> {
       size,
       rounds: count('rounds', 5),
       execPerRound: count('exec-runs', 40),
-      rawRounds: count('raw-rounds', 5),
       idleMs: count('idle-ms', 3000, 0),
       only: list('backends'),
       // STATEBOX_LIVE names the adapters to run live, as in their conformance suites (docs/adding-an-adapter.md).

@@ -1,4 +1,5 @@
 import type { SandboxProvider } from '@statebox/core';
+import { directCaller, directDescriptions } from './raw-sdk/cloudflare.ts';
 import type { Baseline, Scenario } from './scenarios.ts';
 
 type CloudflareModule = {
@@ -53,21 +54,14 @@ export const cloudflareScenario: Scenario = {
       requestTimeoutMs: 120_000,
       lifecycleTimeoutMs: 900_000,
     });
-    const callDirect = async (operation: string, body: Record<string, unknown>) => {
-      const response = await fetch(`${worker.url}/v1/direct/${operation}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${worker.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      if (!response.ok) throw new Error(`direct ${operation}: ${response.status} ${await response.text()}`);
-      return (await response.json()) as { ms: number; backupBytes?: number };
-    };
+    // The raw SDK side, shared with the comparison (`--compare`): src/raw-sdk/cloudflare.ts.
+    const callDirect = directCaller(worker.url, worker.token);
     return {
       provider,
       async baselines({ sandbox, progress: say }) {
-        const baseline = (operation: string, description: string, withBytes = false): Baseline => ({
+        const baseline = (operation: keyof typeof directDescriptions, withBytes = false): Baseline => ({
           name: `SDK ${operation} in Worker`,
-          description,
+          description: directDescriptions[operation],
           async measure(input) {
             const result = await callDirect(operation, {
               sandboxId: sandbox.id,
@@ -79,30 +73,14 @@ export const cloudflareScenario: Scenario = {
           },
         });
         return {
-          create: baseline(
-            'create',
-            'in the Worker: getSandbox(new id).exec("true") (container start; destroyed after, untimed)',
-          ),
-          exec: baseline('exec', 'in the Worker: sandbox.exec("true")'),
-          write: baseline(
-            'write',
-            "in the Worker: sandbox.writeFile(path, base64, { encoding: 'base64' }) of the same size",
-            true,
-          ),
-          read: baseline('read', "in the Worker: sandbox.readFile(path, { encoding: 'base64' })"),
-          suspend: baseline(
-            'suspend',
-            "in the Worker: createBackup({ dir: '/workspace', localBucket: true }) (no registry, no destroy)",
-          ),
-          resume: baseline(
-            'resume',
-            'in the Worker: restoreBackup(handle) into a new sandbox id (container start and restore)',
-          ),
-          fork: baseline(
-            'fork',
-            'in the Worker: createBackup of the source, then restoreBackup into a new sandbox id',
-          ),
-          destroy: baseline('destroy', 'in the Worker: sandbox.destroy() of a started scratch sandbox'),
+          create: baseline('create'),
+          exec: baseline('exec'),
+          write: baseline('write', true),
+          read: baseline('read'),
+          suspend: baseline('suspend'),
+          resume: baseline('resume'),
+          fork: baseline('fork'),
+          destroy: baseline('destroy'),
         };
       },
       async close() {

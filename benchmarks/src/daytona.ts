@@ -7,11 +7,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Daytona, type Sandbox } from '@daytonaio/sdk';
+import type { Sandbox } from '@daytonaio/sdk';
 import type { DaytonaProvider, SuspendTier } from '@statebox/daytona';
 import { daytona } from '@statebox/daytona';
 import { liveSkipReason, startDaytonaForTests } from '@statebox/daytona/testing';
 import { machineInfo } from './machine.ts';
+import { daytonaClient, rawCreate, rawTier } from './raw-sdk/daytona.ts';
 import { median, percentile, round, time } from './stats.ts';
 
 type Row = {
@@ -61,31 +62,6 @@ async function pair(runs: number, adapter: () => Promise<unknown>, raw: () => Pr
   return [a, r] as const;
 }
 
-async function settle(sandbox: Sandbox, target: string): Promise<void> {
-  await sandbox.refreshData();
-  while (sandbox.state !== target) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await sandbox.refreshData();
-  }
-}
-
-/** The raw SDK's way into each tier and back out. */
-const rawTier: Record<
-  SuspendTier,
-  { suspend: (s: Sandbox) => Promise<void>; resume: (s: Sandbox) => Promise<void> }
-> = {
-  stop: { suspend: (s) => s.stop(120), resume: (s) => s.start(120) },
-  pause: { suspend: (s) => s.pause(120), resume: (s) => s.start(120) },
-  archive: {
-    suspend: async (s) => {
-      await s.stop(120);
-      await s.archive();
-      await settle(s, 'archived');
-    },
-    resume: (s) => s.start(120),
-  },
-};
-
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -109,13 +85,8 @@ export async function main(argv: string[]): Promise<number> {
     emulated ? emulated.newProvider({ tier, autoStopAfter: 0 }) : daytona({ tier, autoStopAfter: 0 });
   const provider = providerFor('stop');
   const options = provider.options;
-  const sdk = new Daytona({
-    apiKey: options.apiKey,
-    apiUrl: options.apiUrl,
-    target: options.target,
-    useDeprecatedPolling: options.polling,
-    otelEnabled: false,
-  });
+  // The raw SDK side, shared with the comparison (`--compare`): src/raw-sdk/daytona.ts.
+  const sdk = daytonaClient(options);
   const rows: Row[] = [];
   const cleanup: string[] = [];
   const rawSandboxes: Sandbox[] = [];
@@ -125,10 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     const [createA, createR] = await pair(
       runs,
       async () => cleanup.push((await provider.create({ labels: { bench: 'daytona' } })).id),
-      async () =>
-        rawSandboxes.push(
-          await sdk.create({ labels: { bench: 'daytona' }, autoStopInterval: 0 }, { timeout: 120 }),
-        ),
+      async () => rawSandboxes.push(await rawCreate(sdk)),
     );
     rows.push(row('create', createA, createR));
 

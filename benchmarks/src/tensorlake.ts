@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createStatebox, type Sandbox } from '@statebox/core';
 import { tensorlake } from '@statebox/tensorlake';
 import { isLive, startEmulatedTensorlake } from '@statebox/tensorlake/testing';
-import { SandboxClient } from 'tensorlake';
+import { TensorlakeRaw } from './raw-sdk/tensorlake.ts';
 import { median } from './stats.ts';
 
 type Row = {
@@ -24,36 +24,22 @@ type Row = {
 
 export type TensorlakeBenchOptions = { runs: number; execRuns: number; progress: (message: string) => void };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
   const emulated = isLive() ? undefined : await startEmulatedTensorlake();
   const providerOptions = emulated?.options ?? {};
   const pollIntervalMs = 20;
   const provider = tensorlake({ ...providerOptions, pollIntervalMs });
   const statebox = createStatebox({ provider });
-  const raw = new SandboxClient(
+  // The raw SDK side, shared with the comparison (`--compare`): src/raw-sdk/tensorlake.ts.
+  const rawSide = new TensorlakeRaw(
     {
       apiUrl: providerOptions.apiUrl ?? process.env.TENSORLAKE_API_URL,
       apiKey: providerOptions.apiKey ?? process.env.TENSORLAKE_API_KEY,
     },
-    true,
+    pollIntervalMs,
   );
-  const made: { adapter: string[]; raw: string[] } = { adapter: [], raw: [] };
-  const rawName = () => `bench-${randomBytes(6).toString('hex')}`;
-  const rawWait = async (id: string, status: string) => {
-    for (;;) {
-      const info = await raw.get(id);
-      if (info.status === status) return info;
-      await sleep(pollIntervalMs);
-    }
-  };
-  const rawCreate = async () => {
-    const { sandboxId } = await raw.create({ name: rawName() });
-    made.raw.push(sandboxId);
-    await rawWait(sandboxId, 'running');
-    return sandboxId;
-  };
+  const raw = rawSide.client;
+  const made: { adapter: string[] } = { adapter: [] };
   const time = async (work: () => Promise<unknown>) => {
     const started = performance.now();
     await work();
@@ -95,8 +81,8 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
   try {
     const box: Sandbox = await statebox.create({ labels: { bench: 'tensorlake' } });
     made.adapter.push(box.id);
-    const rawId = await rawCreate();
-    const rawBox = raw.connect(rawId, undefined, undefined, undefined, undefined);
+    const rawId = await rawSide.create();
+    const rawBox = rawSide.connect(rawId);
     const small = randomBytes(4096);
     const large = randomBytes(1024 * 1024);
     await box.writeFile('/workspace/small.bin', small);
@@ -159,10 +145,8 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
         await box.resume();
       },
       async () => {
-        await raw.suspend(rawId, { wait: false });
-        await rawWait(rawId, 'suspended');
-        await raw.resume(rawId, { wait: false });
-        await rawWait(rawId, 'running');
+        await rawSide.suspend(rawId);
+        await rawSide.resume(rawId);
       },
       `raw SDK polled at the same ${pollIntervalMs} ms`,
     );
@@ -186,12 +170,7 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
         const child = await box.fork({ labels: { bench: 'tensorlake-child' } });
         made.adapter.push(child.id);
       },
-      async () => {
-        const copies = await raw.copy(rawId, { times: 1 });
-        const id = copies.sandboxes[0]!.sandboxId;
-        made.raw.push(id);
-        await raw.update(id, { name: rawName() });
-      },
+      () => rawSide.fork(rawId),
       'copy + naming the copy',
     );
     await compare(
@@ -202,8 +181,8 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
         await other.destroy();
       },
       async () => {
-        const id = await rawCreate();
-        await raw.delete(id);
+        const id = await rawSide.create();
+        await rawSide.delete(id);
       },
       'adapter: plus one setup run (workdir, env file)',
     );
@@ -215,7 +194,7 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
     };
   } finally {
     for (const id of made.adapter) await provider.destroy(id).catch(() => undefined);
-    for (const id of made.raw) await raw.delete(id).catch(() => undefined);
+    await rawSide.cleanup();
     await emulated?.close();
   }
 }

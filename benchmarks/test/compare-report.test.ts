@@ -8,7 +8,8 @@ import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allBackends } from '../src/compare/backends.ts';
 import type { CompareResult } from '../src/compare/index.ts';
-import { figureText } from '../src/compare/text.ts';
+import { figureText, rawCells } from '../src/compare/text.ts';
+import { rawOperations } from '../src/raw-sdk/types.ts';
 
 /**
  * A small `pnpm bench -- --compare` on every backend this machine has, then its page opened in a real
@@ -49,8 +50,6 @@ describe.skipIf(skipReason !== undefined)(
           '1',
           '--exec-runs',
           '5',
-          '--raw-rounds',
-          '1',
           '--idle-ms',
           '300',
           '--home',
@@ -58,13 +57,13 @@ describe.skipIf(skipReason !== undefined)(
           '--results-dir',
           resultsDir,
         ],
-        { encoding: 'utf8', timeout: 270_000 },
+        { encoding: 'utf8', timeout: 420_000 },
       );
       const file = (await readdir(resultsDir).catch(() => [])).find((name) =>
         /^compare-.*\.json$/.test(name),
       );
       if (file) result = JSON.parse(await readFile(join(resultsDir, file), 'utf8'));
-    }, 300_000);
+    }, 450_000);
 
     afterAll(async () => {
       await browser?.close();
@@ -101,6 +100,30 @@ describe.skipIf(skipReason !== undefined)(
       // statebox's own backends all suspend and fork; the peer has no suspend and says so.
       const peer = result.lifecycle.find((lane) => lane.backend === 'tanstack/local-process');
       if (peer) expect(peer.figures.suspend).toEqual({ unsupported: expect.stringMatching(/no suspend/) });
+    });
+
+    it('measures each cloud backend with a raw SDK beside its adapter, in the same rounds', () => {
+      const withRaw = result.backends.filter((backend) => backend.available && backend.rawSdk !== null);
+      expect(result.raw.map((raw) => raw.backend)).toEqual(withRaw.map((backend) => backend.name));
+      for (const raw of result.raw) {
+        expect(raw.error, raw.backend).toBeNull();
+        expect(raw.rows.map((row) => row.operation)).toEqual(rawOperations.map(([id]) => id));
+        const lane = result.lifecycle.find((item) => item.backend === raw.backend)!;
+        for (const row of raw.rows) {
+          // One round: one sample a side (exec: --exec-runs a side), the adapter's from its lifecycle lane.
+          expect(row.adapterSamples.length, `${raw.backend} ${row.operation}`).toBe(
+            row.operation === 'exec' ? 5 : 1,
+          );
+          if (row.noRawEquivalent !== null) continue;
+          expect(row.rawSamples.length, `${raw.backend} ${row.operation}`).toBe(row.adapterSamples.length);
+          expect(row.overheadMs!, `${raw.backend} ${row.operation}`).toBeCloseTo(
+            row.adapterMs! - row.rawMs!,
+            2,
+          );
+        }
+        const create = lane.figures.create;
+        expect(create && 'value' in create ? create.value : null).toBe(raw.rows[0]!.adapterMs);
+      }
     });
 
     it('ran the seed scenario on each backend, the morning in a new process', () => {
@@ -179,6 +202,27 @@ describe.skipIf(skipReason !== undefined)(
         result.operations.map((operation) => operation.label),
       );
       expect(charts.every((chart) => chart.bars >= 1)).toBe(true);
+      // The raw-SDK section: per cloud backend, every row's statebox, raw and overhead cells as formatted.
+      const rawCellsShown = await page.$$eval('td[data-raw]', (nodes) =>
+        Object.fromEntries(nodes.map((node) => [node.getAttribute('data-raw'), node.textContent])),
+      );
+      const sections = await page.$$eval('section.raw', (nodes) =>
+        nodes.map((node) => node.getAttribute('data-backend')),
+      );
+      expect(sections).toEqual(result.raw.map((raw) => raw.backend));
+      for (const raw of result.raw)
+        for (const row of raw.rows) {
+          const cells = rawCells(row);
+          const key = `${raw.backend}:${row.operation}`;
+          expect(rawCellsShown[`${key}:adapter`], key).toBe(cells.adapter);
+          expect(rawCellsShown[`${key}:raw`], key).toBe(
+            row.noRawEquivalent === null ? cells.raw : `${cells.raw}: ${row.noRawEquivalent}`,
+          );
+          expect(rawCellsShown[`${key}:overheadMs`], key).toBe(cells.overheadMs);
+          expect(rawCellsShown[`${key}:overheadPct`], key).toBe(cells.overheadPct);
+        }
+      expect(Object.keys(rawCellsShown).length).toBe(result.raw.length * rawOperations.length * 4);
+
       const timelines = await page.$$eval('svg[aria-label^="timeline "] rect', (rects) => rects.length);
       expect(timelines).toBeGreaterThanOrEqual(result.seed.length * 5);
 

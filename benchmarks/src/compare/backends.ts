@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { localSkipReason } from '@statebox/local/testing';
 import { run } from '../process.ts';
-import type { RawSdk } from './raw.ts';
+import type { RawSdk } from '../raw-sdk/types.ts';
 import type { DriverSpec, Source } from './types.ts';
 
 /**
@@ -37,7 +37,7 @@ export type OpenedBackend = {
   env?: Record<string, string>;
   /** Image or template for `create`, if the backend needs one. */
   image?: string;
-  /** The same operations through the vendor's own SDK against the same endpoint, for the overhead ratio. */
+  /** The same operations through the vendor's own SDK against the same endpoint, measured in the same rounds. */
   raw?: RawSdk;
   /** Stops the emulator; runs after everything else. */
   close(): Promise<void>;

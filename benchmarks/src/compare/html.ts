@@ -1,5 +1,5 @@
 import type { CompareResult } from './index.ts';
-import { costText, formatMs, survivalText } from './text.ts';
+import { costText, formatMs, rawCells, survivalText } from './text.ts';
 
 /**
  * The comparison as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
@@ -157,15 +157,23 @@ export function renderHtml(result: CompareResult): string {
     .join(' ');
 
   const raw = result.raw.length
-    ? `<table class="figures"><thead><tr><th>backend</th><th>operation</th><th>statebox</th><th>raw SDK</th><th>ratio</th></tr></thead><tbody>${result.raw
-        .flatMap((item) =>
-          item.rows.map(
-            (row) =>
-              `<tr><td>${esc(item.backend)} ${badge(item.backend)} <small>${esc(item.sdk)}</small></td><td>${esc(row.operation)}</td><td class="num">${formatMs(row.adapterMs)}</td><td class="num">${formatMs(row.rawMs)}</td><td class="num">${row.ratio.toFixed(2)}x</td></tr>`,
-          ),
-        )
-        .join('')}</tbody></table>`
-    : '<p>No cloud adapter ran in this run, so there is no adapter-vs-raw-SDK ratio (see “not available” above).</p>';
+    ? result.raw
+        .map((item) => {
+          const rows = item.rows
+            .map((row) => {
+              const cells = rawCells(row);
+              const key = `${esc(item.backend)}:${row.operation}`;
+              const rawCell =
+                row.noRawEquivalent !== null
+                  ? `<td class="na" data-raw="${key}:raw" title="${esc(row.noRawEquivalent)}">${cells.raw}: ${esc(row.noRawEquivalent)}</td>`
+                  : `<td class="num" data-raw="${key}:raw">${cells.raw}</td>`;
+              return `<tr><td>${esc(row.label)}</td><td class="num" data-raw="${key}:adapter">${cells.adapter}</td>${rawCell}<td class="num" data-raw="${key}:overheadMs">${cells.overheadMs}</td><td class="num" data-raw="${key}:overheadPct">${cells.overheadPct}</td><td class="num">${row.adapterSamples.length} / ${row.rawSamples.length}</td></tr>`;
+            })
+            .join('');
+          return `<section class="raw" data-backend="${esc(item.backend)}"><h3>${esc(item.backend)} ${badge(item.backend)}: statebox beside ${esc(item.sdk)}</h3><p class="meta">Raw side timed ${esc(item.timedAt)}; it ran on ${item.sandbox === 'own' ? 'a sandbox of its own, loaded with the same workspace' : 'the adapter’s own sandbox'}.${item.error ? ` <span class="error">Raw side stopped: ${esc(item.error)}</span>` : ''}</p><table class="figures"><thead><tr><th>operation (median)</th><th>statebox</th><th>raw SDK</th><th>overhead</th><th>overhead %</th><th>samples</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+        })
+        .join('')
+    : '<p>No cloud adapter with a raw SDK ran in this run, so there is no adapter-vs-raw-SDK comparison (see “not available” above).</p>';
 
   const w = result.costs.workload;
   const costs = `<p>${w.idleHours} h idle; ${w.vcpus} vCPU, ${w.ramGiB} GiB RAM, ${w.diskGB} GB disk. ${esc(w.why)} Prices from <code>benchmarks/data/idle-prices.json</code> (updated ${esc(result.costs.updated)}); * = the state statebox leaves the backend in.</p><table class="figures"><thead><tr><th>backend</th><th>idle state</th><th>cost</th><th>keeps</th><th>holds</th><th>how</th></tr></thead><tbody>${result.costs.rows
@@ -221,7 +229,8 @@ Commit <code>${esc(m.commit ?? 'unknown')}</code>${m.dirty ? ' (packages/ had un
 <p>Evening: a git repository, notes and an installed tool in the workspace, state in the library's persistent shell, a background process; idle (${formatMs(result.options.idleMs)} here, standing for the night); suspend. Morning, in a new Node process: attach by id, resume, first useful command (<code>git log</code>), what survived, then three branches forked at once, each refactored and committed.</p>
 ${seedTable}
 <h3>Timeline</h3><div>${timelines}</div><p>${legend}</p>
-<h2>Adapter overhead against the raw vendor SDK</h2>${raw}
+<h2>Adapter overhead against the raw vendor SDK</h2>
+<p>For each cloud backend, the same operations straight through the vendor’s SDK against the same endpoint, in the same lifecycle rounds as the figures above (right after each statebox operation, or right before it every other round). The statebox medians are the side-by-side table’s own samples. Overhead = statebox − raw.</p>${raw}
 <h2>What the night costs</h2>${costs}
 <p class="meta">JSON: <code>benchmarks/results/compare-${esc(result.startedAt.replace(/:/g, '-'))}.json</code>. Reproduce: <code>pnpm bench -- --compare</code>.</p>
 </body></html>

@@ -8,7 +8,7 @@ import { type Candidate, discover } from './backends.ts';
 import { type CostModel, idleCosts, loadPrices } from './costs.ts';
 import { openDriver } from './drivers.ts';
 import { type LifecycleResult, lifecycleOperations, runLifecycle } from './lifecycle.ts';
-import { measureRaw, type RawResult } from './raw.ts';
+import type { RawResult, RawSdk } from './raw.ts';
 import { runSeed, type SeedResult } from './seed.ts';
 import { type Driver, type Source, sourceText } from './types.ts';
 
@@ -16,7 +16,6 @@ export type CompareOptions = {
   size: WorkspaceSize;
   rounds: number;
   execPerRound: number;
-  rawRounds: number;
   idleMs: number;
   only: string[] | undefined;
   live: string[];
@@ -50,7 +49,6 @@ export type CompareResult = {
     files: number;
     rounds: number;
     execPerRound: number;
-    rawRounds: number;
     idleMs: number;
   };
   sources: Record<Source, string>;
@@ -58,6 +56,7 @@ export type CompareResult = {
   backends: BackendEntry[];
   lifecycle: LifecycleResult[];
   seed: SeedResult[];
+  /** Per cloud backend with a raw SDK: adapter vs raw medians from the same lifecycle rounds. */
   raw: RawResult[];
   costs: CostModel;
 };
@@ -82,7 +81,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
   });
   const drivers: Driver[] = [];
   const entries: BackendEntry[] = [];
-  const raws = new Map<string, NonNullable<Extract<Candidate['outcome'], { spec: unknown }>['raw']>>();
+  const raws = new Map<string, RawSdk>();
   const specs = new Map<string, Extract<Candidate['outcome'], { spec: unknown }>['spec']>();
   let lifecycle: LifecycleResult[] = [];
   const seed: SeedResult[] = [];
@@ -124,22 +123,19 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
     }
     progress(`comparing ${drivers.map((driver) => driver.name).join(', ') || 'nothing'}`);
     const plan = planWorkspace(options.size);
-    lifecycle = await runLifecycle(drivers, {
+    const measured = await runLifecycle(drivers, {
       plan,
       rounds: options.rounds,
       execPerRound: options.execPerRound,
+      raws,
       progress,
     });
+    lifecycle = measured.lanes;
+    raw.push(...measured.raw);
     // The seed scenario, one backend after the other (each takes seconds; noise is in the load average).
     for (const driver of drivers) {
       progress(`${driver.name}: seed scenario`);
       seed.push(await runSeed(driver, specs.get(driver.name)!, { idleMs: options.idleMs, progress }));
-    }
-    for (const driver of drivers) {
-      const sdk = raws.get(driver.name);
-      if (!sdk) continue;
-      progress(`${driver.name}: adapter vs ${sdk.sdk}`);
-      raw.push(await measureRaw(driver, sdk, options.rawRounds));
     }
   } finally {
     for (const driver of drivers)
@@ -167,7 +163,6 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
       files: options.size.files + 1,
       rounds: options.rounds,
       execPerRound: options.execPerRound,
-      rawRounds: options.rawRounds,
       idleMs: options.idleMs,
     },
     sources: sourceText,

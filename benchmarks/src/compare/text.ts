@@ -1,5 +1,6 @@
 import type { CompareResult } from './index.ts';
 import type { Figure } from './lifecycle.ts';
+import type { RawRow } from './raw.ts';
 import type { Survival } from './seed.ts';
 
 /** Shared formatting for the printed table, the README summary and the HTML page. */
@@ -17,6 +18,28 @@ export function figureText(figure: Figure | undefined): string {
   if (!figure) return 'failed';
   if ('unsupported' in figure) return 'not supported';
   return formatMs(figure.value);
+}
+
+/** A raw-SDK row's cells as the page and the summary show them: adapter, raw, overhead ms, overhead %. */
+export function rawCells(row: RawRow): {
+  adapter: string;
+  raw: string;
+  overheadMs: string;
+  overheadPct: string;
+} {
+  const signed = (value: number, text: string) => `${value >= 0 ? '+' : '−'}${text}`;
+  return {
+    adapter: row.adapterMs === null ? 'failed' : formatMs(row.adapterMs),
+    raw:
+      row.noRawEquivalent !== null
+        ? 'no raw equivalent'
+        : row.rawMs === null
+          ? 'failed'
+          : formatMs(row.rawMs),
+    overheadMs: row.overheadMs === null ? '-' : signed(row.overheadMs, formatMs(Math.abs(row.overheadMs))),
+    overheadPct:
+      row.overheadPct === null ? '-' : signed(row.overheadPct, `${Math.abs(row.overheadPct).toFixed(1)} %`),
+  };
 }
 
 export function survivalText(survival: Survival): string {
@@ -123,18 +146,25 @@ export function summaryMarkdown(result: CompareResult): string {
   if (result.raw.length > 0) {
     parts.push(
       markdownTable(
-        ['backend', 'operation', 'statebox', 'raw SDK', 'ratio'],
+        ['adapter vs raw SDK (median)', 'operation', 'statebox', 'raw SDK', 'overhead', 'overhead %'],
         result.raw.flatMap((raw) =>
-          raw.rows.map((row) => [
-            raw.backend,
-            row.operation,
-            formatMs(row.adapterMs),
-            formatMs(row.rawMs),
-            `${row.ratio.toFixed(2)}x`,
-          ]),
+          raw.rows.map((row) => {
+            const cells = rawCells(row);
+            return [
+              `${label(raw.backend)}, ${raw.sdk}`,
+              row.label,
+              cells.adapter,
+              cells.raw,
+              cells.overheadMs,
+              cells.overheadPct,
+            ];
+          }),
         ),
       ),
     );
+    const failed = result.raw.filter((raw) => raw.error !== null);
+    if (failed.length > 0)
+      parts.push(failed.map((raw) => `- ${raw.backend}: the raw SDK side FAILED: ${raw.error}`).join('\n'));
   }
   parts.push(
     markdownTable(
