@@ -171,7 +171,6 @@ function commitScript(
   return [
     'umask 022',
     `r=${shellQuote(path)}`,
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template.
     `if [ -L "$r" ] || [ ! -d "\${r%/*}/" ]; then r=$(readlink -m -- ${shellQuote(path)}) || { ${drop}exit 6; }; fi`,
     `if [ -d "$r" ]; then ${drop}exit 4; fi`,
     `if [ -e "$r" ] && [ ! -f "$r" ]; then ${drop}exit 5; fi`,
