@@ -137,8 +137,11 @@ esac || { rm -f -- "$tmp"; exit 5; }
 mv -f -- "$tmp" "$t" || { rm -f -- "$tmp"; exit 5; }
 `;
 
-/** setup: `stateDir workdir envFile`. Creates the workdir and the adapter's directories, and stores create's env. */
+/**
+ * setup: `stateDir workdir envFile`. Creates the workdir and the adapter's directories, and stores
+ * create's env (a fresh sandbox has no env file, so none is written when there is no env: one `mkdir`).
+ */
 export const SETUP = `
 mkdir -p -- "$2" "$1/x" || exit 1
-printf '%s' "$3" >"$1/env.tmp" && mv -f -- "$1/env.tmp" "$1/env"
+[ -z "$3" ] || { printf '%s' "$3" >"$1/env.tmp" && mv -f -- "$1/env.tmp" "$1/env"; }
 `;
