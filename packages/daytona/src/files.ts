@@ -224,7 +224,13 @@ export async function writeFile(
       throw await classify(error);
     }
     const script = commitScript(path, staged, inline ? toBase64(data) : undefined, options.mode);
-    live();
+    try {
+      live();
+    } catch (stop) {
+      // Given up on (timeout or abort) while uploading: nothing is committed, and the staged copy goes.
+      if (staged) void client.run(sandboxId, `rm -f -- ${shellQuote(staged)}`).catch(() => undefined);
+      throw stop;
+    }
     let response: { exitCode: number; result: string };
     try {
       response = await client.run(sandboxId, shCommand(script));
