@@ -95,7 +95,7 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
       options.execRuns,
       () => box.exec(['echo', 'hello']),
       () => rawBox.run('echo', { args: ['hello'] }),
-      'adapter: exec script (files, watchdog, base64) for byte-exact output, stdin, env, kill',
+      'adapter: exec script (files, stat, base64, rm; a watchdog only with a timeout or signal) for byte-exact split output',
     );
     await compare(
       'readFile 4 KiB',
@@ -123,7 +123,7 @@ export async function runTensorlakeBenchmark(options: TensorlakeBenchOptions) {
       options.runs * 3,
       () => box.writeFile('/workspace/w-large.bin', large),
       () => rawBox.writeFile('/workspace/w-large.bin', large),
-      'adapter: PUT staged, then rename run',
+      'adapter: PUT staged beside the target, then rename run',
     );
     await compare(
       'get',

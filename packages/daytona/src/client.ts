@@ -82,6 +82,11 @@ export class DaytonaClient {
     return this.#handles.get(sandboxId) ?? (await this.get(sandboxId));
   }
 
+  /** The handle this client already holds (from create, get or fork), if any; its state and labels may be stale. */
+  cached(sandboxId: string): Sandbox | undefined {
+    return this.#handles.get(sandboxId);
+  }
+
   forget(sandboxId: string): void {
     this.#handles.delete(sandboxId);
   }

@@ -14,23 +14,25 @@ import { fromBase64, INLINE_BYTES, shCommand, shellQuote, toBase64 } from './scr
 export const EXEC_MARKER = 'STATEBOX_EXEC';
 
 /**
- * The toolbox's `process/execute` merges stdout and stderr and has no stdin, so each exec runs a small
- * wrapper: the command's streams go to files, and the wrapper prints the exit code and both streams as
- * base64 (head and tail only past the cap). One round trip; byte-exact; stdin inlined (or uploaded first
- * when large).
+ * The private directory (mode 700) every exec's files go in, made once per sandbox user; an exec that
+ * finds it owned by someone else, or a symlink, makes a directory of its own, `<EXEC_DIR>-<execId>`.
  */
-/** The directory an exec's wrapper keeps its files in; a `kill` file there asks it to end the command. */
-export function execDir(execId: string): string {
-  return `/tmp/.statebox-exec-${execId}`;
-}
+export const EXEC_DIR = '/tmp/.statebox-exec';
 
 /**
  * The toolbox's `process/execute` merges stdout and stderr and has no stdin, so each exec runs a small
  * wrapper: the command's streams go to files, and the wrapper prints the exit code and both streams as
  * base64 (head and tail only past the cap). One round trip; byte-exact; stdin inlined (or uploaded first
- * when large). A watcher beside the command waits for a `kill` file and then kills every process that
- * carries the exec's marker variable (setsid daemons included), from inside the command's own process
- * family, whose environments it may read.
+ * when large). With a timeout or a signal, a watcher beside the command waits for a `kill` file and then
+ * kills every process that carries the exec's marker variable (setsid daemons included), from inside the
+ * command's own process family, whose environments it may read; without either, nothing can ask for a
+ * kill, so there is no watcher (and no polling `sleep`) and the command runs in the foreground.
+ *
+ * Every process spawned here costs about a millisecond inside a sandbox (benchmarks/README.md, "Where
+ * the exec overhead goes"), so the wrapper spawns few: the command, `wc` only when a stream is not empty
+ * (into a file read by the `read` builtin: a command substitution would fork once more), `base64` per
+ * non-empty stream, and one `rm` at exit. Its files go in a private directory kept between execs
+ * (`EXEC_DIR`: no `mkdir` per exec), created with noclobber under the exec's random id.
  */
 export function wrapperScript(request: ExecRequest, execId: string, stdinPath: string | undefined): string {
   const cap = request.maxOutputBytes;
@@ -41,28 +43,42 @@ export function wrapperScript(request: ExecRequest, execId: string, stdinPath: s
     typeof request.command === 'string'
       ? `/bin/sh -c ${shellQuote(request.command)}`
       : `/bin/sh -c 'exec "$@"' sh ${request.command.map(shellQuote).join(' ')}`;
-  // Every process spawned here costs a few milliseconds inside a sandbox, so the wrapper spawns few:
-  // mkdir, one wc for both sizes, base64 only for non-empty streams, and rm at exit.
-  const lines = [`d=${execDir(execId)}`, 'mkdir -m 700 "$d" || exit 125', `trap 'rm -rf "$d"' EXIT`];
+  const watch = Boolean(request.timeoutMs || request.signal);
+  const own = `${EXEC_DIR}-${execId}`;
+  const lines = [
+    `D=${EXEC_DIR}`,
+    `if [ ! -d "$D" ] || [ -L "$D" ] || [ ! -O "$D" ]; then mkdir -m 700 "$D" 2>/dev/null || { D=${own}; mkdir -m 700 "$D" || exit 125; }; fi`,
+    `d="$D/${execId}"`,
+    `trap 'rm -f "$d.o" "$d.e" "$d.n" "$d.i"${stdinPath ? ` ${shellQuote(stdinPath)}` : ''}${watch ? ' "$d.kill"' : ''}; [ "$D" = ${EXEC_DIR} ] || rmdir "$D"' EXIT`,
+    'set -C',
+    ': >"$d.o" && : >"$d.e" || exit 125',
+  ];
   let input = '/dev/null';
   if (request.stdin && request.stdin.byteLength > 0 && !stdinPath) {
-    lines.push(`printf %s ${shellQuote(toBase64(request.stdin))} | base64 -d > "$d/i"`);
-    input = '"$d/i"';
+    lines.push(`printf %s ${shellQuote(toBase64(request.stdin))} | base64 -d > "$d.i" || exit 125`);
+    input = '"$d.i"';
   } else if (stdinPath) {
     input = shellQuote(stdinPath);
   }
+  lines.push('set +C');
   const run = env.length > 0 ? `exec env -- ${env.join(' ')} ${command}` : `exec ${command}`;
+  const child = `(cd -- ${shellQuote(request.cwd)} && export ${EXEC_MARKER}=${execId} && ${run}) <${input} >"$d.o" 2>"$d.e"`;
+  if (watch) {
+    lines.push(
+      `${child} &`,
+      'p=$!',
+      `(while [ ! -e "$d.kill" ]; do sleep 0.1; done; ${killLoop(execId)}) </dev/null >/dev/null 2>&1 &`,
+      'w=$!',
+      'wait $p',
+      'c=$?',
+      // Asked to kill: let the watcher finish its sweep (the command's end may be its first kill).
+      'if [ -e "$d.kill" ]; then wait $w; else kill $w 2>/dev/null; fi',
+    );
+  } else {
+    lines.push(child, 'c=$?');
+  }
   lines.push(
-    `(cd -- ${shellQuote(request.cwd)} && export ${EXEC_MARKER}=${execId} && ${run}) <${input} >"$d/o" 2>"$d/e" &`,
-    'p=$!',
-    `(while [ ! -e "$d/kill" ]; do sleep 0.1; done; ${killLoop(execId)}) </dev/null >/dev/null 2>&1 &`,
-    'w=$!',
-    'wait $p',
-    'c=$?',
-    // Asked to kill: let the watcher finish its sweep (the command's end may be its first kill).
-    'if [ -e "$d/kill" ]; then wait $w; else kill $w 2>/dev/null; fi',
-    ...(stdinPath ? [`rm -f ${shellQuote(stdinPath)}`] : []),
-    'set -- $(wc -c "$d/o" "$d/e")',
+    'if [ -s "$d.o" ] || [ -s "$d.e" ]; then wc -c "$d.o" "$d.e" >"$d.n" && { read so x; read se x; } <"$d.n"; else so=0 se=0; fi',
     'emit() { if [ "$1" -eq 0 ]; then printf "0 \\n"; elif [ "$1" -le ' +
       cap +
       ' ]; then printf "%s " "$1"; base64 -w0 "$2"; printf "\\n"; else printf "%s " "$1"; head -c ' +
@@ -71,8 +87,8 @@ export function wrapperScript(request: ExecRequest, execId: string, stdinPath: s
       tailCap +
       ' "$2" | base64 -w0; printf "\\n"; fi; }',
     'printf "statebox-exec %s\\n" "$c"',
-    'emit "$1" "$d/o"',
-    'emit "$3" "$d/e"',
+    'emit "$so" "$d.o"',
+    'emit "$se" "$d.e"',
   );
   return lines.join('\n');
 }
@@ -89,7 +105,7 @@ function killLoop(execId: string): string {
 
 /** Asks the exec's wrapper to kill the command (it does so within about 100 ms). */
 export function killScript(execId: string): string {
-  return `[ -d ${execDir(execId)} ] && : > ${execDir(execId)}/kill; true`;
+  return `for d in ${EXEC_DIR} ${EXEC_DIR}-${execId}; do [ -e "$d/${execId}.o" ] && : > "$d/${execId}.kill"; done; true`;
 }
 
 type Stream = { bytes: Uint8Array; truncated: boolean };

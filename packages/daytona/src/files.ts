@@ -149,8 +149,11 @@ export async function readFile(
 
 /**
  * Puts `staged` (already in the sandbox) in place of `path` atomically: follows a symlink to its target,
- * refuses a directory or special file, creates the parents, keeps or sets the mode, and renames a copy
- * made beside the target over it (so other hard links keep the old content).
+ * refuses a directory or special file, creates the parents, keeps or sets the mode, and renames a file
+ * beside the target over it (so other hard links keep the old content). Few spawns, each costing about a
+ * millisecond in a sandbox: `readlink` only when the path is a symlink or its parent is not a directory,
+ * `chmod` only when a mode is set or kept (a new file written inline gets 0644 from the umask), `mv` to
+ * bring a staged file beside the target only when it was staged elsewhere, and the final `mv`.
  */
 function commitScript(
   path: string,
@@ -160,24 +163,47 @@ function commitScript(
 ): string {
   const s = staged ? shellQuote(staged) : '';
   const drop = staged ? `rm -f ${s}; ` : '';
+  const fresh = `"$dir/.statebox-write-$$-${randomUUID().slice(0, 8)}"`;
   const fill =
-    inline !== undefined ? `printf %s ${shellQuote(inline)} | base64 -d > "$n"` : `mv -f -- ${s} "$n"`;
-  // Few spawns (each costs milliseconds in a sandbox): readlink, the copy, chmod only when needed, mv.
+    inline !== undefined
+      ? `n=${fresh}; printf %s ${shellQuote(inline)} | base64 -d > "$n"`
+      : `if [ ${shellQuote(staged!.slice(0, staged!.lastIndexOf('/')) || '/')} = "$dir" ]; then n=${s}; else n=${fresh}; mv -f -- ${s} "$n"; fi`;
   return [
     'umask 022',
-    `r=$(readlink -m -- ${shellQuote(path)}) || { ${drop}exit 6; }`,
+    `r=${shellQuote(path)}`,
+    `if [ -L "$r" ] || [ ! -d "\${r%/*}/" ]; then r=$(readlink -m -- ${shellQuote(path)}) || { ${drop}exit 6; }; fi`,
     `if [ -d "$r" ]; then ${drop}exit 4; fi`,
     `if [ -e "$r" ] && [ ! -f "$r" ]; then ${drop}exit 5; fi`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template.
     'dir=${r%/*}; [ -n "$dir" ] || dir=/',
     `[ -d "$dir" ] || mkdir -p -- "$dir" 2>/dev/null || { ${drop}exit 7; }`,
-    `n="$dir/.statebox-write-$$-${randomUUID().slice(0, 8)}"`,
     `${fill} || { ${drop}rm -f "$n"; exit 6; }`,
     mode !== undefined
       ? `chmod ${mode.toString(8)} "$n"`
       : `if [ -f "$r" ]; then chmod --reference="$r" "$n";${staged ? ' else chmod 644 "$n";' : ''} fi`,
     'mv -f -- "$n" "$r" || { rm -f "$n"; exit 6; }',
   ].join('\n');
+}
+
+/**
+ * Uploads large data to a temporary name in the target's directory, where the commit renames it over the
+ * target without copying (a rename from /tmp to /workspace crosses mounts here, which makes `mv` copy).
+ * Where that upload fails (a parent that is a file, no permission), it stages in /tmp instead.
+ */
+async function stage(client: DaytonaClient, sandboxId: string, path: string, data: Uint8Array) {
+  const id = randomUUID();
+  const beside = `${path.slice(0, path.lastIndexOf('/'))}/.statebox-write-${id}`;
+  if (plainPath.test(beside)) {
+    try {
+      await client.upload(sandboxId, data, beside);
+      return beside;
+    } catch {
+      // Staged in /tmp below.
+    }
+  }
+  const fallback = `/tmp/.statebox-upload-${id}`;
+  await client.upload(sandboxId, data, fallback);
+  return fallback;
 }
 
 export async function writeFile(
@@ -189,16 +215,22 @@ export async function writeFile(
   classify: Classify,
 ): Promise<void> {
   await bounded(sandboxId, 'writeFile', options, async (live) => {
-    // Small files travel inside the command (one round trip); larger ones are uploaded to /tmp first.
+    // Small files travel inside the command (one round trip); larger ones are uploaded first.
     const inline = data.byteLength <= INLINE_BYTES;
-    const staged = inline ? undefined : `/tmp/.statebox-upload-${randomUUID()}`;
-    const script = commitScript(path, staged, inline ? toBase64(data) : undefined, options.mode);
+    let staged: string | undefined;
     try {
-      if (staged) await client.upload(sandboxId, data, staged);
+      if (!inline) staged = await stage(client, sandboxId, path, data);
     } catch (error) {
       throw await classify(error);
     }
-    live();
+    const script = commitScript(path, staged, inline ? toBase64(data) : undefined, options.mode);
+    try {
+      live();
+    } catch (stop) {
+      // Given up on (timeout or abort) while uploading: nothing is committed, and the staged copy goes.
+      if (staged) void client.run(sandboxId, `rm -f -- ${shellQuote(staged)}`).catch(() => undefined);
+      throw stop;
+    }
     let response: { exitCode: number; result: string };
     try {
       response = await client.run(sandboxId, shCommand(script));

@@ -122,15 +122,23 @@ export class DaytonaProvider implements SandboxProvider {
     return toInfo(child, this.options.workdir);
   }
 
+  /**
+   * A handle this provider already holds is deleted without a `GET` first (a sandbox deleted or labelled
+   * destroyed meanwhile answers the `DELETE` with 404 or 409, both handled by `#delete`); otherwise the
+   * sandbox is looked up, and one already destroyed is a no-op.
+   */
   async destroy(sandboxId: string): Promise<void> {
-    let sandbox: Sandbox;
-    try {
-      sandbox = await this.#sandbox(sandboxId, 'destroy');
-    } catch (error) {
-      if (SandboxNotFoundError.isInstance(error)) return;
-      throw error;
+    let sandbox = this.client.cached(sandboxId);
+    if (!sandbox) {
+      try {
+        sandbox = await this.#sandbox(sandboxId, 'destroy');
+      } catch (error) {
+        if (SandboxNotFoundError.isInstance(error)) return;
+        throw error;
+      }
     }
-    await this.#call('destroy', sandboxId, () => this.#delete(sandbox));
+    const target = sandbox;
+    await this.#call('destroy', sandboxId, () => this.#delete(target));
   }
 
   /**
@@ -142,8 +150,18 @@ export class DaytonaProvider implements SandboxProvider {
     try {
       await this.client.delete(sandbox);
     } catch (error) {
-      if (error instanceof DaytonaNotFoundError) return;
+      if (error instanceof DaytonaNotFoundError) {
+        this.client.forget(sandbox.id);
+        return;
+      }
       if (!(error instanceof DaytonaConflictError)) throw error;
+      // The handle may be stale (destroy uses a cached one): labels and state as they are now.
+      try {
+        await sandbox.refreshData();
+      } catch (refresh) {
+        if (refresh instanceof DaytonaNotFoundError) return;
+        throw refresh;
+      }
       await this.client.setLabels(sandbox, {
         ...sandbox.labels,
         [DESTROYED_LABEL]: new Date().toISOString(),

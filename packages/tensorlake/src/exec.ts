@@ -56,7 +56,19 @@ export async function runExec(
   } else if (request.stdin) {
     stdinMode = `b${Buffer.from(request.stdin).toString('base64')}`;
   }
-  const args = ['-c', EXEC, 'statebox', id, request.cwd, stdinMode, String(request.maxOutputBytes), stateDir];
+  // Without a timeout or a signal nothing can ask for a kill: no watchdog (EXEC's `watch`).
+  const watch = request.timeoutMs || request.signal ? '1' : '0';
+  const args = [
+    '-c',
+    EXEC,
+    'statebox',
+    id,
+    request.cwd,
+    stdinMode,
+    String(request.maxOutputBytes),
+    stateDir,
+    watch,
+  ];
   // The service's own timeout (seconds) backs ours up in case this process dies before killing.
   const backstop = request.timeoutMs ? Math.ceil(request.timeoutMs / 1000) + 30 : undefined;
   const running = client.run(sandboxId, '/bin/sh', [...args, ...env, '--', ...argv], backstop);

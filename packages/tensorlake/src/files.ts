@@ -90,7 +90,7 @@ export async function readSandboxFile(
  * writeFile: the daemon's `PUT` writes in place (a reader could see half a file) and sets no mode, so
  * the WRITE script resolves symlinks, refuses what is not a regular file, creates parent directories and
  * renames a complete temporary file over the target with its mode. Data up to 48 KiB rides in that one
- * request; larger data is first staged raw in the adapter's directory.
+ * request; larger data is first staged raw beside the target (`stage`).
  */
 export async function writeSandboxFile(
   context: ExecContext,
@@ -101,17 +101,24 @@ export async function writeSandboxFile(
 ): Promise<void> {
   const mode = options.mode === undefined ? '' : (options.mode & 0o7777).toString(8);
   await bounded('writeFile', sandboxId, options, async (isCancelled) => {
+    const token = randomBytes(9).toString('hex');
     let source = '-';
     let inline = '';
     if (data.byteLength > INLINE_WRITE_BYTES) {
-      source = `${context.stateDir}/x/${randomBytes(9).toString('hex')}.write`;
-      await context.client.writeFile(sandboxId, source, data).catch(async (error: unknown) => {
-        throw await interrupted(error, context, sandboxId, 'writeFile');
-      });
+      source = await stage(context, sandboxId, path, token, data);
     } else inline = Buffer.from(data).toString('base64');
     // Past the deadline nothing is committed: the file keeps its old content.
-    if (isCancelled()) return;
-    const answer = await script(context, sandboxId, 'writeFile', [WRITE, path, mode, source, inline], [3]);
+    if (isCancelled()) {
+      if (source !== '-') void context.client.run(sandboxId, '/bin/rm', ['-f', '--', source]).catch(() => {});
+      return;
+    }
+    const answer = await script(
+      context,
+      sandboxId,
+      'writeFile',
+      [WRITE, path, mode, source, token, inline],
+      [3],
+    );
     if (answer.exitCode === 3) {
       throw new InvalidPathError(
         path,
@@ -123,6 +130,32 @@ export async function writeSandboxFile(
       );
     }
   });
+}
+
+/**
+ * PUTs large data to a temporary name in the target's directory, where the WRITE script renames it
+ * over the target without copying it (a rename across mounts, e.g. from the adapter's directory to
+ * /workspace, is a copy). Where that fails (no such directory and the daemon would not create it, a
+ * read-only directory), it stages in the adapter's directory instead and the script moves it.
+ */
+async function stage(
+  context: ExecContext,
+  sandboxId: string,
+  path: string,
+  token: string,
+  data: Uint8Array,
+): Promise<string> {
+  const beside = `${path.slice(0, path.lastIndexOf('/'))}/.statebox-write-${token}`;
+  try {
+    await context.client.writeFile(sandboxId, beside, data);
+    return beside;
+  } catch {
+    const fallback = `${context.stateDir}/x/${token}.write`;
+    await context.client.writeFile(sandboxId, fallback, data).catch(async (error: unknown) => {
+      throw await interrupted(error, context, sandboxId, 'writeFile');
+    });
+    return fallback;
+  }
 }
 
 function describeKind(kind: string): string {
