@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import type { Sandbox } from '@statebox/core';
-import { BASH_DEFAULT_TIMEOUT_MS, createBashTool } from './bash.js';
+import { BASH_DEFAULT_TIMEOUT_MS, createBashTool, stateName } from './bash.js';
 import { createEditTool } from './edit.js';
 import { createGlobTool } from './glob.js';
 import { createGrepTool } from './grep.js';
@@ -71,6 +71,7 @@ export function createToolset(options: ToolsetOptions): BetaRunnableTool[] {
     allowedRoots: (options.allowedRoots ?? []).map((root) => posix.resolve(workdir, root)),
     readOnlyRoots: (options.readOnlyRoots ?? []).map((root) => posix.resolve(workdir, root)),
     maxFileBytes: options.maxFileBytes === undefined ? DEFAULT_MAX_FILE_BYTES : options.maxFileBytes,
+    session: stateName(options.sessionId),
   };
   return [
     createBashTool({
