@@ -90,3 +90,4 @@ export function createToolset(options: ToolsetOptions): BetaRunnableTool[] {
 }
 
 export { BASH_OUTPUT_LIMIT, copyBashState, scrubEnvironment } from './bash.js';
+export { JOURNAL_KEEP } from './journal.js';
