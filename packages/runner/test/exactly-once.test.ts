@@ -104,7 +104,9 @@ describe('the call journal (local provider)', () => {
 
   it('an answer past the output cap is recorded as returned', async () => {
     const tools = toolset('big');
-    const input = { command: 'echo ran >> /workspace/big.log; head -c 300000 /dev/zero | tr "\\0" a; echo; echo end' };
+    const input = {
+      command: 'echo ran >> /workspace/big.log; head -c 300000 /dev/zero | tr "\\0" a; echo; echo end',
+    };
     const first = await attempt(tools, 'bash', input, 'toolu_big');
     expect(first.ok).toBe(true);
     expect(first.text.startsWith('[output truncated]\n')).toBe(true);
@@ -151,7 +153,8 @@ describe('the call journal (local provider)', () => {
   it('a caller that stops waiting (its lease was lost) leaves the command to finish; the next attempt gets its output', async () => {
     const tools = toolset('lease');
     const input = {
-      command: 'echo started >> /workspace/lease.log; sleep 2; echo ran >> /workspace/lease.log; echo real output',
+      command:
+        'echo started >> /workspace/lease.log; sleep 2; echo ran >> /workspace/lease.log; echo real output',
     };
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('the lease was lost')), 300);

@@ -20,7 +20,8 @@ import {
 } from './multi-worker.js';
 
 // The smaller Docker variant of multi-worker.test.ts: two worker processes, sweeping every 300 ms,
-// through idle, resume, fork and a rolling restart, on the Debian image .ci/docker.sh builds.
+// through idle, resume, fork, a rolling restart, a SIGKILL and a lost lease mid-call, on the Debian
+// image .ci/docker.sh builds.
 const IMAGE = 'statebox/debian:bookworm';
 
 function skipReason(): string | undefined {
@@ -42,7 +43,7 @@ const tally: Tally = {
   toolCalls: 0,
   duplicateResults: 0,
   lostResults: 0,
-  reRunAfterLoss: 0,
+  callsInFlightAtLoss: 0,
   duplicateItemWaited: 0,
 };
 
@@ -53,7 +54,7 @@ afterAll(async () => {
 
 describe('several workers on one environment (docker provider)', () => {
   it.skipIf(Boolean(reason) && !required)(
-    `two workers: idle, resume, fork and a rolling restart, every result once${reason ? ` (skipped: ${reason})` : ''}`,
+    `two workers: idle, resume, fork, a rolling restart, a SIGKILL and a lost lease, every call once${reason ? ` (skipped: ${reason})` : ''}`,
     async () => {
       if (reason) throw new Error(`STATEBOX_REQUIRE names docker, but: ${reason}`);
       const emulator = await startEmulator({
@@ -109,7 +110,45 @@ describe('several workers on one environment (docker provider)', () => {
       expect(await draining.exited).toBe(0);
       await emulator.waitForTurns(drained, 1, 120_000);
 
-      for (const sessionId of [...sessions, child, drained]) expectExactlyOnce(emulator, sessionId, tally);
+      // SIGKILL mid-call: the command runs on in the container (closing the exec's connection does not
+      // end it) and records its answer, which the worker that claims the item after the TTL posts.
+      const killed = emulator.createSession({ environmentId: environment.id, message: 'long' });
+      await until(
+        () => emulator.report(killed).steps.length >= 2,
+        120_000,
+        'two calls of the killed session',
+      );
+      const victim = await workers.servingWorker(killed);
+      const inFlight = `long-${emulator.report(killed).steps.length + 1}`;
+      victim.process.kill('SIGKILL');
+      workers.start();
+      // A lost lease mid-call: the old holder stops waiting, the command ends on its own, once.
+      const expired = emulator.createSession({ environmentId: environment.id, message: 'long' });
+      await until(
+        () => emulator.report(expired).steps.length >= 2,
+        120_000,
+        'two calls of the expired session',
+      );
+      const item = await until(
+        () => emulator.workItems(expired).find((work) => work.state === 'active'),
+        10_000,
+        'an active item',
+      );
+      const expiredInFlight = `long-${emulator.report(expired).steps.length + 1}`;
+      emulator.faults.expireLease(item.id);
+      for (const sessionId of [killed, expired]) await emulator.waitForTurns(sessionId, 1, 120_000);
+
+      for (const sessionId of [...sessions, child, drained, killed, expired]) {
+        expectExactlyOnce(emulator, sessionId, tally);
+      }
+      for (const [sessionId, tag] of [
+        [killed, inFlight],
+        [expired, expiredInFlight],
+      ] as const) {
+        const step = emulator.report(sessionId).steps.find((candidate) => candidate.content === tag);
+        expect(step, `${tag} of ${sessionId} answered with its own output`).toMatchObject({ isError: false });
+        tally.callsInFlightAtLoss++;
+      }
       await workers.stopAll();
       for (const sessionId of sessions) {
         expectRanOnce(await executions(statebox, sessionId), [
@@ -122,7 +161,9 @@ describe('several workers on one environment (docker provider)', () => {
         ...tagsOf('morning', 2),
         ...tagsOf('branch', 2),
       ]);
-      expectRanOnce(await executions(statebox, drained), tagsOf('long', 4));
+      for (const sessionId of [drained, killed, expired]) {
+        expectRanOnce(await executions(statebox, sessionId), tagsOf('long', 4));
+      }
     },
     400_000,
   );
