@@ -12,6 +12,7 @@ import {
   expectExactlyOnce,
   expectRanOnce,
   FORK_FROM_METADATA,
+  inFlight,
   type Tally,
   tagsOf,
   until,
@@ -119,7 +120,8 @@ describe('several workers on one environment (docker provider)', () => {
         'two calls of the killed session',
       );
       const victim = await workers.servingWorker(killed);
-      const inFlight = `long-${emulator.report(killed).steps.length + 1}`;
+      const killedTag = `long-${emulator.report(killed).steps.length + 1}`;
+      if (await inFlight(emulator, statebox, killed, killedTag)) tally.callsInFlightAtLoss++;
       victim.process.kill('SIGKILL');
       workers.start();
       // A lost lease mid-call: the old holder stops waiting, the command ends on its own, once.
@@ -134,7 +136,8 @@ describe('several workers on one environment (docker provider)', () => {
         10_000,
         'an active item',
       );
-      const expiredInFlight = `long-${emulator.report(expired).steps.length + 1}`;
+      const expiredTag = `long-${emulator.report(expired).steps.length + 1}`;
+      if (await inFlight(emulator, statebox, expired, expiredTag)) tally.callsInFlightAtLoss++;
       emulator.faults.expireLease(item.id);
       for (const sessionId of [killed, expired]) await emulator.waitForTurns(sessionId, 1, 120_000);
 
@@ -142,12 +145,11 @@ describe('several workers on one environment (docker provider)', () => {
         expectExactlyOnce(emulator, sessionId, tally);
       }
       for (const [sessionId, tag] of [
-        [killed, inFlight],
-        [expired, expiredInFlight],
+        [killed, killedTag],
+        [expired, expiredTag],
       ] as const) {
         const step = emulator.report(sessionId).steps.find((candidate) => candidate.content === tag);
         expect(step, `${tag} of ${sessionId} answered with its own output`).toMatchObject({ isError: false });
-        tally.callsInFlightAtLoss++;
       }
       await workers.stopAll();
       for (const sessionId of sessions) {

@@ -12,14 +12,18 @@ import { FORK_FROM_METADATA, type RunnerEvent, SESSION_LABEL } from '../src/inde
  */
 
 const LOG = '/workspace/calls.log';
+const STARTED = '/workspace/started.log';
 
-/** A bash call that appends its tag to the session's log once and answers with the tag. */
+/**
+ * A bash call that notes its tag in the started log, then (after `sleepSeconds`) appends it to the
+ * session's log once and answers with the tag.
+ */
 function call(tag: string, sleepSeconds = 0): TranscriptStep & { type: 'tool_use' } {
   const pause = sleepSeconds > 0 ? `sleep ${sleepSeconds}; ` : '';
   return {
     type: 'tool_use',
     name: 'bash',
-    input: { command: `${pause}echo ${tag} >> ${LOG}; echo ${tag}` },
+    input: { command: `echo ${tag} >> ${STARTED}; ${pause}echo ${tag} >> ${LOG}; echo ${tag}` },
     expect: { equals: tag },
   };
 }
@@ -159,6 +163,28 @@ export async function waitForSuspended(statebox: Statebox, sessionIds: string[],
   );
 }
 
+/**
+ * The call of the session tagged `tag` has started in its sandbox, and is not answered yet: a kill or
+ * a lapsed lease now lands mid-call. Waits for it; false when the call was answered first.
+ */
+export async function inFlight(
+  emulator: StateboxEmulator,
+  statebox: Statebox,
+  sessionId: string,
+  tag: string,
+): Promise<boolean> {
+  await until(
+    async () => {
+      const [box] = await statebox.list({ labels: { [SESSION_LABEL]: sessionId } });
+      if (box?.status !== 'running') return false;
+      return (await box.exec(['grep', '-qx', tag, STARTED])).exitCode === 0;
+    },
+    30_000,
+    `${tag} of ${sessionId} started`,
+  );
+  return !emulator.report(sessionId).steps.some((step) => step.content === tag);
+}
+
 /** What a session's sandbox log says: how many times each tag's command ran. */
 export async function executions(statebox: Statebox, sessionId: string): Promise<Map<string, number>> {
   const [box] = await statebox.list({ labels: { [SESSION_LABEL]: sessionId } });
@@ -178,8 +204,8 @@ export type Tally = {
   /** Tool calls never answered. */
   lostResults: number;
   /**
-   * Calls in flight when their worker was SIGKILLed or lost its lease (each must still have run once and
-   * been answered with its own output, from the call journal).
+   * Calls seen started and unanswered just before their worker was SIGKILLed or lost its lease (each
+   * must still run once and be answered with its own output, from the call journal).
    */
   callsInFlightAtLoss: number;
   /** Duplicate items that waited behind the item serving their session. */
