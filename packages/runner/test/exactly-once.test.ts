@@ -9,7 +9,7 @@ import { local } from '@statebox/local';
 import { type StateboxEmulator, startEmulator, type Transcript } from '@statebox/managed-agents-emulator';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_LABEL } from '../src/index.js';
-import { createToolset, JOURNAL_KEEP } from '../src/tools/index.js';
+import { createToolset, JOURNAL_KEEP, PRUNE_EVERY } from '../src/tools/index.js';
 
 // A tool call takes effect once in the sandbox, whichever worker runs it how many times: the call's
 // journal entry (src/tools/journal.ts) answers every attempt after the first.
@@ -66,7 +66,7 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, tim
 }
 
 async function claimed(session: string, call: string, sandbox: Sandbox = box): Promise<boolean> {
-  const result = await sandbox.exec(['test', '-d', `/root/.statebox/calls/${session}/${call}`]);
+  const result = await sandbox.exec(['test', '-e', `/root/.statebox/calls/${session}/${call}`]);
   return result.exitCode === 0;
 }
 
@@ -122,8 +122,8 @@ describe('the call journal (local provider)', () => {
     expect(await attempt(tools, 'bash', input, id)).toEqual({ ok: true, text: 'once' });
     expect(await attempt(tools, 'bash', input, id)).toEqual({ ok: true, text: 'once' });
     expect(await linesOf('/workspace/hostile.log', 'ran')).toBe(1);
-    const listing = await box.exec(['ls', '-A', '/root/.statebox/calls/hostile']);
-    expect(listing.stdout.trim()).toMatch(/^h-[0-9a-f]{40}$/);
+    const listing = await box.exec(['ls', '/root/.statebox/calls/hostile']);
+    expect(listing.stdout.trim()).toMatch(/^h-[0-9a-f]{40}\nh-[0-9a-f]{40}\.rec$/);
     expect((await box.exec(['ls', '-A', '/workspace'])).stdout).not.toContain('escaped');
   });
 
@@ -226,25 +226,42 @@ describe('the call journal (local provider)', () => {
     expect(await linesOf('/workspace/timeout.log', 'ran')).toBe(1);
   });
 
-  it(`keeps the newest ${JOURNAL_KEEP} calls of a session`, async () => {
+  it(`keeps the newest ${JOURNAL_KEEP} calls of a session, pruned at one claim in ${PRUNE_EVERY}`, async () => {
     const tools = toolset('prune');
+    const journal = '/root/.statebox/calls/prune';
     await attempt(tools, 'bash', { command: 'true' }, 'toolu_prune_first');
-    // Older entries, as a long session leaves them (mtimes in the past, oldest first).
+    // Older calls, as a long session leaves them (claims and records, mtimes in the past, oldest first).
     await box.exec([
       '/bin/bash',
       '-c',
-      'cd /root/.statebox/calls/prune && for i in $(seq 1 300); do mkdir old$i; touch -d "@$((1700000000 + i))" old$i; done',
+      `cd ${journal} && for i in $(seq 1 300); do touch -d "@$((1700000000 + i))" old$i old$i.rec; done`,
     ]);
-    expect(await attempt(tools, 'bash', { command: 'echo new' }, 'toolu_prune_new')).toEqual({
-      ok: true,
-      text: 'new',
-    });
-    const kept = (await box.exec(['ls', '/root/.statebox/calls/prune'])).stdout.trim().split('\n');
-    expect(kept.length).toBe(JOURNAL_KEEP);
-    expect(kept).toContain('toolu_prune_new');
-    expect(kept).toContain('toolu_prune_first');
-    expect(kept).toContain('old300');
+    const claims = async () =>
+      (await box.exec(['/bin/bash', '-c', `cd ${journal} && ls | grep -v '[.]'`])).stdout.trim().split('\n');
+    // A prune runs at one claim in PRUNE_EVERY, at random: none in the last 384 claims has a probability
+    // under 10^-5, none in the last 300 under 10^-4.
+    const calls = 20 * PRUNE_EVERY;
+    let most = 0;
+    for (let index = 1; index <= calls; index++) {
+      const id = `toolu_prune${index}`;
+      expect(await attempt(tools, 'bash', { command: `echo ${index}` }, id)).toEqual({
+        ok: true,
+        text: String(index),
+      });
+      if (index % PRUNE_EVERY === 0) most = Math.max(most, (await claims()).length);
+    }
+    const kept = await claims();
+    // Bounded (unpruned, the seeded 301 plus the calls would be 941), the newest kept, the oldest gone.
+    expect(most).toBeLessThanOrEqual(JOURNAL_KEEP + 300);
+    expect(kept.length).toBeLessThanOrEqual(JOURNAL_KEEP + 300);
+    expect(kept).toContain(`toolu_prune${calls}`);
     expect(kept).not.toContain('old1');
+    expect(kept).not.toContain('toolu_prune_first');
+    // A record goes with its claim.
+    const records = (await box.exec(['/bin/bash', '-c', `cd ${journal} && ls *.rec`])).stdout
+      .trim()
+      .split('\n');
+    expect(records.length).toBe(kept.length);
   });
 });
 

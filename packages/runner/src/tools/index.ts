@@ -93,4 +93,4 @@ export function createToolset(options: ToolsetOptions): BetaRunnableTool[] {
 }
 
 export { BASH_OUTPUT_LIMIT, copyBashState, scrubEnvironment } from './bash.js';
-export { JOURNAL_KEEP } from './journal.js';
+export { JOURNAL_KEEP, PRUNE_EVERY } from './journal.js';

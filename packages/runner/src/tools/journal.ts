@@ -2,20 +2,22 @@ import { sha256 } from '@statebox/adapter-kit';
 import { script } from './script.js';
 
 /**
- * The per-call journal inside the sandbox: `$HOME/.statebox/calls/<session>/<call>/`, one directory
- * per tool call that changes something (bash, edit), named by its `tool_use` id.
+ * The per-call journal inside the sandbox: `$HOME/.statebox/calls/<session>/`, where a tool call that
+ * changes something (bash, edit) leaves `<call>` (its claim) and `<call>.rec` (its record), `<call>`
+ * being its `tool_use` id.
  *
- * A call claims its id with `mkdir` (atomic: exactly one attempt wins, in whichever worker), writes
- * `owner` (the pid and `/proc` start time of the bash that runs it), does its work, then writes
- * `record` (what the tool answers) through a temp file and a rename, all in the one exec that does the
- * work. An attempt that finds the id claimed never runs it again: it answers with `record`, waiting
- * while the owner process still runs (bounded by the call's timeout), and when the owner is gone
- * without a record (the sandbox was suspended, which ends processes, or the process was killed) it
- * answers that the call was interrupted and its effect is unknown.
+ * A call claims its id by creating `<call>` exclusively (bash's noclobber `>`, an `open` with
+ * `O_CREAT|O_EXCL`: exactly one attempt wins, in whichever worker), writing into it its owner (the pid
+ * and `/proc` start time of the bash that runs it). It does its work, then writes its answer to
+ * `<call>.tmp` and renames that to `<call>.rec`, all in the one exec that does the work: builtins but
+ * for the `mv`. An attempt that finds the id claimed never runs it again: it answers with the record,
+ * waiting while the owner process still runs (bounded by the call's timeout), and when the owner is
+ * gone without a record (the sandbox was suspended, which ends processes, or the process was killed)
+ * it answers that the call was interrupted and its effect is unknown.
  *
- * The directory lives in the sandbox's filesystem, so it survives suspend, resume and a new runner,
- * and a fork copies it (a child session's ids are its own). The agent can read and change it: that
- * only changes its own session's answers.
+ * The journal lives in the sandbox's filesystem, so it survives suspend, resume and a new runner, and
+ * a fork copies it (a child session's ids are its own). The agent can read and change it: that only
+ * changes its own session's answers.
  */
 
 /** A `tool_use` id as the API makes them (`toolu_…`, `sevt_…`); anything else is hashed. */
@@ -31,54 +33,62 @@ export function callName(toolUseId: unknown): string | undefined {
   return SAFE_ID.test(toolUseId) ? toolUseId : `h-${sha256(toolUseId).slice(0, 40)}`;
 }
 
-/** How many calls a session's journal keeps (the newest); it is pruned once it holds `PRUNE_AT`. */
+/** How many calls a session's journal keeps (the newest); it is pruned at one claim in `PRUNE_EVERY`. */
 export const JOURNAL_KEEP = 256;
-const PRUNE_AT = JOURNAL_KEEP + 32;
+export const PRUNE_EVERY = 32;
 
 /**
- * Bash functions for a journal. `__sb_claim <dir>`: 0 claimed (and `owner` written), 1 taken by an
- * earlier attempt, 2 the journal cannot be written. `__sb_await <dir>`: for a taken call, waits while
- * its owner runs; 0 when a record is there. `__sb_commit <dir>`: renames `<dir>/.record`, written by the caller, to `record`.
- * `__sb_prune <journal>`: past `PRUNE_AT` entries, removes all but the newest `JOURNAL_KEEP` (one glob
- * per claim; the `find` pipeline runs once per 32 calls).
+ * Bash functions for a journal, each taking the claim's path (`<journal>/<call>`).
+ * `__sb_claim`: 0 claimed (owner written), 1 taken by an earlier attempt, 2 the journal cannot be
+ * written. `__sb_await`: for a taken call, waits while its owner runs; 0 when its record is there.
+ * `__sb_commit`: renames `<call>.tmp`, written by the caller, to `<call>.rec`.
+ * `__sb_prune <journal>`: at one claim in `PRUNE_EVERY` (by bash's `$RANDOM`, so the other claims
+ * cost nothing), removes all but the newest `JOURNAL_KEEP` calls with a `find` pipeline. A journal
+ * holds about `JOURNAL_KEEP + PRUNE_EVERY` calls; past `JOURNAL_KEEP + 600` with a probability under
+ * 10^-8.
  *
- * A process is its pid plus its start time (field 22 of `/proc/<pid>/stat`), so a pid reused after a
- * resume is not taken for the owner. Without `/proc`, `kill -0` decides and `owner` holds `-`.
+ * A process is its pid plus its start time (field 22 of `/proc/<pid>/stat`, split by `read -a`: the
+ * owner is always a `bash`, whose name has no space), so a pid reused after a resume is not taken for
+ * the owner. Without `/proc`, `kill -0` decides and the owner's time is `-`.
+ * A claim read empty or cut short is one being written: 2 s later it counts as a claimer that died.
  */
 export const journalFunctions = script`
 __sb_start() {
-  local l
-  if read -r l 2>/dev/null </proc/$1/stat; then
-    l=\${l##*) }; local -a f=($l); __sb_t=\${f[19]}; return 0
-  fi
+  local -a f
+  if read -r -a f 2>/dev/null </proc/$1/stat; then __sb_t=\${f[21]}; return 0; fi
   [[ ! -e /proc/self/stat ]] && kill -0 "$1" 2>/dev/null && __sb_t=-
 }
 __sb_claim() {
   [[ -d \${1%/*} ]] || (umask 077 && mkdir -p -- "\${1%/*}") 2>/dev/null || return 2
-  if ! mkdir -m 700 -- "$1" 2>/dev/null; then [[ -d $1 ]] && return 1; return 2; fi
   __sb_start $$ || __sb_t=-
-  printf '%s %s\n' "$$" "$__sb_t" >|"$1/owner" || return 2
+  local r
+  set -C
+  { printf '%s %s\n' "$$" "$__sb_t" >"$1"; } 2>/dev/null
+  r=$?
+  set +C
+  if (( r != 0 )); then [[ -e $1 ]] && return 1; return 2; fi
   __sb_prune "\${1%/*}"
 }
 __sb_await() {
   local n=0 o s
-  while [[ ! -e $1/record ]]; do
-    if IFS=' ' read -r o s 2>/dev/null <"$1/owner" && [[ -n $s ]]; then
+  while [[ ! -e $1.rec ]]; do
+    if IFS=' ' read -r o s 2>/dev/null <"$1" && [[ -n $s ]]; then
       __sb_start "$o" && [[ $__sb_t == "$s" ]] || break
     elif (( ++n > 40 )); then break
     fi
     sleep 0.05
   done
-  [[ -e $1/record ]]
+  [[ -e $1.rec ]]
 }
 __sb_commit() {
-  mv -f -- "$1/.record" "$1/record"
+  mv -f -- "$1.tmp" "$1.rec"
 }
 __sb_prune() {
-  local e=("$1"/*)
-  (( \${#e[@]} < ${String(PRUNE_AT)} )) && return 0
-  find "$1" -mindepth 1 -maxdepth 1 -printf '%T@ %f\0' | sort -znr | tail -zn +${String(JOURNAL_KEEP + 1)} |
-    cut -zd' ' -f2- | (cd -- "$1" && xargs -0r rm -rf --) 2>/dev/null
+  (( RANDOM % ${String(PRUNE_EVERY)} == 0 )) || return 0
+  local old
+  mapfile -d '' -t old < <(find "$1" -mindepth 1 -maxdepth 1 -type f ! -name '*.*' -printf '%T@ %f\0' |
+    sort -znr | tail -zn +${String(JOURNAL_KEEP + 1)} | cut -zd' ' -f2-)
+  (( \${#old[@]} == 0 )) || (cd -- "$1" && rm -f -- "\${old[@]}" "\${old[@]/%/.rec}" "\${old[@]/%/.tmp}")
   return 0
 }
 `;

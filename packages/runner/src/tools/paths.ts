@@ -119,10 +119,10 @@ export class RecordedAnswer extends Error {
 const journalHead = script`
 JC=\${HOME:-/root}/.statebox/calls/$1/$2 JM=$3; shift 3
 __sb_taken() {
-  if __sb_await "$JC"; then printf 'J\0ok\0'; exec cat -- "$JC/record"; fi
+  if __sb_await "$JC"; then printf 'J\0ok\0'; exec cat -- "$JC.rec"; fi
   printf 'J\0lost\0'; exit 0
 }
-__sb_unclaim() { [[ -z $JC ]] || rm -rf -- "$JC"; }
+__sb_unclaim() { [[ -z $JC ]] || rm -f -- "$JC" "$JC.tmp"; }
 if [[ $JM == check ]]; then [[ ! -e $JC ]] || __sb_taken; JC=; fi
 `;
 
