@@ -138,7 +138,7 @@ if [[ -n $5 ]]; then
   case $? in
   0) ;;
   1)
-    __sb_await "$__sb_call" && exec cat -- "$__sb_call.rec"
+    __sb_await "$__sb_call" && __sb_record "$__sb_call"
     echo 'statebox-bash lost'; exit 0 ;;
   *) echo "statebox: cannot write the call journal $__sb_call" >&2; exit 125 ;;
   esac
@@ -170,8 +170,8 @@ __sb_answer() {
 if [[ -n $__sb_call ]]; then
   # Recorded first: the answer outlives a caller that died meanwhile. Printed from memory, or from the
   # record when it came from \`tail\`.
-  __sb_answer >|"$__sb_call.tmp" && __sb_commit "$__sb_call" &&
-    (( __sb_total > ${String(BASH_OUTPUT_LIMIT)} )) && exec cat -- "$__sb_call.rec"
+  __sb_answer >>"$__sb_call" && __sb_commit "$__sb_call" &&
+    (( __sb_total > ${String(BASH_OUTPUT_LIMIT)} )) && __sb_record "$__sb_call"
 fi
 __sb_answer
 `;
@@ -185,7 +185,7 @@ ${journalFunctions}
 C=\${HOME:-/root}/.statebox/calls/$1/$2
 [[ -f $C && ! -e $C.rec ]] || exit 0
 if IFS=' ' read -r o s 2>/dev/null <"$C" && [[ -n $s ]] && __sb_start "$o" && [[ $__sb_t == "$s" ]]; then exit 0; fi
-printf 'statebox-bash timeout %s\n' "$3" >|"$C.tmp" && __sb_commit "$C"
+printf 'statebox-bash timeout %s\n' "$3" >>"$C" && __sb_commit "$C"
 `;
 
 function abortError(signal: AbortSignal): ToolError {

@@ -3,14 +3,16 @@ import { script } from './script.js';
 
 /**
  * The per-call journal inside the sandbox: `$HOME/.statebox/calls/<session>/`, where a tool call that
- * changes something (bash, edit) leaves `<call>` (its claim) and `<call>.rec` (its record), `<call>`
- * being its `tool_use` id.
+ * changes something (bash, edit) leaves `<call>` (its claim) while it runs and `<call>.rec` (its
+ * record) once done, `<call>` being its `tool_use` id.
  *
  * A call claims its id by creating `<call>` exclusively (bash's noclobber `>`, an `open` with
  * `O_CREAT|O_EXCL`: exactly one attempt wins, in whichever worker), writing into it its owner (the pid
- * and `/proc` start time of the bash that runs it). It does its work, then writes its answer to
- * `<call>.tmp` and renames that to `<call>.rec`, all in the one exec that does the work: builtins but
- * for the `mv`. An attempt that finds the id claimed never runs it again: it answers with the record,
+ * and `/proc` start time of the bash that runs it). It does its work, appends its answer to the claim
+ * and renames it to `<call>.rec` (the claim is the temp file: a record is never seen half written),
+ * all in the one exec that does the work: builtins but for the `mv`. A claim made after that rename
+ * finds the record, is removed, and counts as taken. An attempt that finds the id claimed never runs it again: it
+ * answers with the record (after its first line, the owner),
  * waiting while the owner process still runs (bounded by the call's timeout), and when the owner is
  * gone without a record (the sandbox was suspended, which ends processes, or the process was killed)
  * it answers that the call was interrupted and its effect is unknown.
@@ -41,11 +43,12 @@ export const PRUNE_EVERY = 32;
  * Bash functions for a journal, each taking the claim's path (`<journal>/<call>`).
  * `__sb_claim`: 0 claimed (owner written), 1 taken by an earlier attempt, 2 the journal cannot be
  * written. `__sb_await`: for a taken call, waits while its owner runs; 0 when its record is there.
- * `__sb_commit`: renames `<call>.tmp`, written by the caller, to `<call>.rec`.
+ * `__sb_commit`: renames the claim, to which the caller appended its answer, to `<call>.rec`.
+ * `__sb_record`: prints the answer of a record and ends the script.
  * `__sb_prune <journal>`: at one claim in `PRUNE_EVERY` (by bash's `$RANDOM`, so the other claims
  * cost nothing), removes all but the newest `JOURNAL_KEEP` calls with a `find` pipeline. A journal
  * holds about `JOURNAL_KEEP + PRUNE_EVERY` calls; past `JOURNAL_KEEP + 600` with a probability under
- * 10^-8.
+ * 10^-8. Claims left without a record go once a day old.
  *
  * A process is its pid plus its start time (field 22 of `/proc/<pid>/stat`, split by `read -a`: the
  * owner is always a `bash`, whose name has no space), so a pid reused after a resume is not taken for
@@ -67,6 +70,8 @@ __sb_claim() {
   r=$?
   set +C
   if (( r != 0 )); then [[ -e $1 ]] && return 1; return 2; fi
+  # Made after a finished attempt had renamed its claim to its record: that attempt answers.
+  [[ ! -e $1.rec ]] || { rm -f -- "$1"; return 1; }
   __sb_prune "\${1%/*}"
 }
 __sb_await() {
@@ -81,14 +86,19 @@ __sb_await() {
   [[ -e $1.rec ]]
 }
 __sb_commit() {
-  mv -f -- "$1.tmp" "$1.rec"
+  mv -f -- "$1" "$1.rec"
+}
+__sb_record() {
+  { IFS= read -r __sb_t; exec cat; } <"$1.rec"
 }
 __sb_prune() {
   (( RANDOM % ${String(PRUNE_EVERY)} == 0 )) || return 0
   local old
-  mapfile -d '' -t old < <(find "$1" -mindepth 1 -maxdepth 1 -type f ! -name '*.*' -printf '%T@ %f\0' |
+  mapfile -d '' -t old < <(find "$1" -mindepth 1 -maxdepth 1 -type f -name '*.rec' -printf '%T@ %f\0' |
     sort -znr | tail -zn +${String(JOURNAL_KEEP + 1)} | cut -zd' ' -f2-)
-  (( \${#old[@]} == 0 )) || (cd -- "$1" && rm -f -- "\${old[@]}" "\${old[@]/%/.rec}" "\${old[@]/%/.tmp}")
+  (( \${#old[@]} == 0 )) || (cd -- "$1" && rm -f -- "\${old[@]}" "\${old[@]%.rec}")
+  # Claims left without a record (interrupted calls), once a day old.
+  find "$1" -mindepth 1 -maxdepth 1 -type f ! -name '*.*' -mmin +1440 -delete 2>/dev/null
   return 0
 }
 `;

@@ -119,11 +119,11 @@ export class RecordedAnswer extends Error {
 const journalHead = script`
 JC=\${HOME:-/root}/.statebox/calls/$1/$2 JM=$3; shift 3
 __sb_taken() {
-  if __sb_await "$JC"; then printf 'J\0ok\0'; exec cat -- "$JC.rec"; fi
+  if __sb_await "$JC"; then printf 'J\0ok\0'; __sb_record "$JC"; fi
   printf 'J\0lost\0'; exit 0
 }
-__sb_unclaim() { [[ -z $JC ]] || rm -f -- "$JC" "$JC.tmp"; }
-if [[ $JM == check ]]; then [[ ! -e $JC ]] || __sb_taken; JC=; fi
+__sb_unclaim() { [[ -z $JC ]] || rm -f -- "$JC"; }
+if [[ $JM == check ]]; then [[ ! -e $JC && ! -e $JC.rec ]] || __sb_taken; JC=; fi
 `;
 
 /** Runs one file-tool script in the sandbox: path policy first, then the tool's body, in one exec. */

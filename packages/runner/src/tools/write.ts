@@ -43,7 +43,7 @@ if [[ $n != "$2" ]]; then
 fi
 [[ -z $m ]] || chmod -- "$m" "$t"
 mv -fT -- "$t" "$T" || { rm -f -- "$t"; __sb_unclaim; exit 1; }
-if [[ -n $JC ]]; then printf '%s' "$3" >|"$JC.tmp" && __sb_commit "$JC"; fi
+if [[ -n $JC ]]; then printf '%s' "$3" >>"$JC" && __sb_commit "$JC"; fi
 exit 0
 `;
 
