@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStatebox } from '@statebox/core';
@@ -86,6 +86,12 @@ describe('several workers on one environment (docker provider)', () => {
         WORKER_IDLE_MS: '1000',
       });
       cleanup.push(() => workers.stopAll());
+      // MULTI_WORKER_EVENTS=<file>: every worker's events, written at the end (to read a failed run).
+      cleanup.push(async () => {
+        if (!process.env.MULTI_WORKER_EVENTS) return;
+        const dump = workers.workers.map((worker) => ({ worker: worker.name, events: worker.events }));
+        writeFileSync(process.env.MULTI_WORKER_EVENTS, JSON.stringify(dump, null, 1));
+      });
       workers.start();
       workers.start();
 
