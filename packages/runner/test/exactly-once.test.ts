@@ -97,6 +97,18 @@ describe('the call journal (local provider)', () => {
     // Another id is another call, and runs.
     expect(await attempt(tools, 'bash', input, 'toolu_again2')).toEqual(first);
     expect(await linesOf('/workspace/again.log', 'ran')).toBe(2);
+    // The journal's functions stay out of the session's shell.
+    expect(
+      await attempt(
+        tools,
+        'bash',
+        { command: "declare -F | grep -cE '__sb_(start|claim|await|commit|record|prune)'" },
+        'toolu_again3',
+      ),
+    ).toEqual({
+      ok: false,
+      text: '0',
+    });
     // A call without an id (outside a session runner) is not journaled.
     await attempt(tools, 'bash', { command: 'echo ran >> /workspace/again.log' }, '');
     await attempt(tools, 'bash', { command: 'echo ran >> /workspace/again.log' }, '');

@@ -76,7 +76,7 @@ done
  */
 const inner = script`
 unset BASH_EXECUTION_STRING
-unset -f __sb_start __sb_claim __sb_await __sb_commit __sb_prune
+unset -f __sb_start __sb_claim __sb_await __sb_commit __sb_record __sb_prune
 declare -A __sb_skip=(${specialNames.map((name) => `[${name}]=1`).join(' ')})
 if [[ -s $__sb_state ]]; then
   ${listNames}
@@ -121,8 +121,8 @@ exit "$__sb_status"
  * reference's dead shell, the state is dropped and the next call starts afresh. The answer is
  * `statebox-bash <ok|exit> <status>` and the output's last `BASH_OUTPUT_LIMIT + 1` bytes: read with
  * `read` (NUL-safe, one NUL-free run at a time, bytes counted under LC_ALL=C) while the file is within
- * that, else with `tail`. A journaled call writes it to the record (temp file, rename) before printing
- * it, so a caller that died meanwhile loses nothing.
+ * that, else with `tail`. A journaled call appends it to its claim and renames that to its record
+ * before printing it, so a caller that died meanwhile loses nothing.
  *
  * The state is written in place, not renamed into place: a rename costs one more process per call, and
  * only a kill in the few milliseconds of the save (a timeout landing exactly then) can cut it short.
