@@ -84,6 +84,7 @@ describe('pnpm bench -- --scenario runner (tiny)', () => {
       expect(each.breakdown.map((probe: { id: string }) => probe.id)).toEqual([
         'exec_bash',
         'exec_tool_shape',
+        ...(each.tool === 'bash' ? ['tool_journaled'] : []),
       ]);
       for (const probe of each.breakdown) expectSummary(probe, `${each.tool} ${probe.id}`);
       for (const overhead of [each.overhead.toolLayer, each.overhead.runner]) {

@@ -71,8 +71,11 @@ function probes(
   sandbox: Sandbox,
   tools: Record<string, { run: (input: never) => Promise<unknown> }>,
 ): { bare: Probe; toolRun: Probe; breakdown: Probe[] } {
-  const run = (name: string, input: unknown) =>
-    (tools[name]!.run as (input: unknown) => Promise<unknown>)(input).then((output) => String(output));
+  const run = (name: string, input: unknown, context?: unknown) =>
+    (tools[name]!.run as (input: unknown, context?: unknown) => Promise<unknown>)(input, context).then(
+      (output) => String(output),
+    );
+  let journaled = 0;
   if (tool === 'bash') {
     return {
       bare: {
@@ -107,6 +110,15 @@ function probes(
               env: { PS1: '', PS2: '', TERM: 'dumb' },
             });
             expectOutput('bash shape', result.stdout, 'ok 0\n');
+          },
+        },
+        {
+          id: 'tool_journaled',
+          description:
+            "bash tool run({ command: 'true' }) with a new tool_use id each call, as under the runner: (b) plus the call journal's claim and record",
+          run: async () => {
+            const toolUse = { type: 'tool_use', id: `toolu_bench${journaled++}`, name: 'bash', input: {} };
+            expectOutput('journaled bash tool', await run('bash', { command: 'true' }, { toolUse }), '');
           },
         },
       ],

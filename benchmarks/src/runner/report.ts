@@ -62,6 +62,8 @@ function breakdownLine(result: OverheadResult): string {
           `realpath + stat ${signed(shape.p50 - bash.p50)}`,
           `tool code + path checks ${signed(result.toolRun.p50 - shape.p50)}`,
         ];
+  const journal = result.breakdown.find((measure) => measure.id === 'tool_journaled');
+  if (journal) parts.push(`call journal ${signed(journal.p50 - result.toolRun.p50)}`);
   parts.push(`runner + SDK + HTTP ${signed(result.endToEnd.p50 - result.toolRun.p50)}`);
   return `  ${result.tool}: where (c) - (a) goes, p50: ${parts.join(', ')}`;
 }

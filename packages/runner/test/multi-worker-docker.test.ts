@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStatebox } from '@statebox/core';
@@ -12,6 +12,7 @@ import {
   expectExactlyOnce,
   expectRanOnce,
   FORK_FROM_METADATA,
+  inFlight,
   type Tally,
   tagsOf,
   until,
@@ -20,7 +21,8 @@ import {
 } from './multi-worker.js';
 
 // The smaller Docker variant of multi-worker.test.ts: two worker processes, sweeping every 300 ms,
-// through idle, resume, fork and a rolling restart, on the Debian image .ci/docker.sh builds.
+// through idle, resume, fork, a rolling restart, a SIGKILL and a lost lease mid-call, on the Debian
+// image .ci/docker.sh builds.
 const IMAGE = 'statebox/debian:bookworm';
 
 function skipReason(): string | undefined {
@@ -42,7 +44,7 @@ const tally: Tally = {
   toolCalls: 0,
   duplicateResults: 0,
   lostResults: 0,
-  reRunAfterLoss: 0,
+  callsInFlightAtLoss: 0,
   duplicateItemWaited: 0,
 };
 
@@ -53,7 +55,7 @@ afterAll(async () => {
 
 describe('several workers on one environment (docker provider)', () => {
   it.skipIf(Boolean(reason) && !required)(
-    `two workers: idle, resume, fork and a rolling restart, every result once${reason ? ` (skipped: ${reason})` : ''}`,
+    `two workers: idle, resume, fork, a rolling restart, a SIGKILL and a lost lease, every call once${reason ? ` (skipped: ${reason})` : ''}`,
     async () => {
       if (reason) throw new Error(`STATEBOX_REQUIRE names docker, but: ${reason}`);
       const emulator = await startEmulator({
@@ -84,6 +86,12 @@ describe('several workers on one environment (docker provider)', () => {
         WORKER_IDLE_MS: '1000',
       });
       cleanup.push(() => workers.stopAll());
+      // MULTI_WORKER_EVENTS=<file>: every worker's events, written at the end (to read a failed run).
+      cleanup.push(async () => {
+        if (!process.env.MULTI_WORKER_EVENTS) return;
+        const dump = workers.workers.map((worker) => ({ worker: worker.name, events: worker.events }));
+        writeFileSync(process.env.MULTI_WORKER_EVENTS, JSON.stringify(dump, null, 1));
+      });
       workers.start();
       workers.start();
 
@@ -109,7 +117,46 @@ describe('several workers on one environment (docker provider)', () => {
       expect(await draining.exited).toBe(0);
       await emulator.waitForTurns(drained, 1, 120_000);
 
-      for (const sessionId of [...sessions, child, drained]) expectExactlyOnce(emulator, sessionId, tally);
+      // SIGKILL mid-call: the command runs on in the container (closing the exec's connection does not
+      // end it) and records its answer, which the worker that claims the item after the TTL posts.
+      const killed = emulator.createSession({ environmentId: environment.id, message: 'long' });
+      await until(
+        () => emulator.report(killed).steps.length >= 2,
+        120_000,
+        'two calls of the killed session',
+      );
+      const victim = await workers.servingWorker(killed);
+      const killedTag = `long-${emulator.report(killed).steps.length + 1}`;
+      if (await inFlight(emulator, statebox, killed, killedTag)) tally.callsInFlightAtLoss++;
+      victim.process.kill('SIGKILL');
+      workers.start();
+      // A lost lease mid-call: the old holder stops waiting, the command ends on its own, once.
+      const expired = emulator.createSession({ environmentId: environment.id, message: 'long' });
+      await until(
+        () => emulator.report(expired).steps.length >= 2,
+        120_000,
+        'two calls of the expired session',
+      );
+      const item = await until(
+        () => emulator.workItems(expired).find((work) => work.state === 'active'),
+        10_000,
+        'an active item',
+      );
+      const expiredTag = `long-${emulator.report(expired).steps.length + 1}`;
+      if (await inFlight(emulator, statebox, expired, expiredTag)) tally.callsInFlightAtLoss++;
+      emulator.faults.expireLease(item.id);
+      for (const sessionId of [killed, expired]) await emulator.waitForTurns(sessionId, 1, 120_000);
+
+      for (const sessionId of [...sessions, child, drained, killed, expired]) {
+        expectExactlyOnce(emulator, sessionId, tally);
+      }
+      for (const [sessionId, tag] of [
+        [killed, killedTag],
+        [expired, expiredTag],
+      ] as const) {
+        const step = emulator.report(sessionId).steps.find((candidate) => candidate.content === tag);
+        expect(step, `${tag} of ${sessionId} answered with its own output`).toMatchObject({ isError: false });
+      }
       await workers.stopAll();
       for (const sessionId of sessions) {
         expectRanOnce(await executions(statebox, sessionId), [
@@ -122,7 +169,9 @@ describe('several workers on one environment (docker provider)', () => {
         ...tagsOf('morning', 2),
         ...tagsOf('branch', 2),
       ]);
-      expectRanOnce(await executions(statebox, drained), tagsOf('long', 4));
+      for (const sessionId of [drained, killed, expired]) {
+        expectRanOnce(await executions(statebox, sessionId), tagsOf('long', 4));
+      }
     },
     400_000,
   );

@@ -3,6 +3,7 @@ import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import { sha256 } from '@statebox/adapter-kit';
 import type { Sandbox } from '@statebox/core';
 import type { z } from 'zod';
+import { callName, interruptedMessage, journalFunctions } from './journal.js';
 import { script } from './paths.js';
 import { field, parseInput, toolInput } from './schema.js';
 
@@ -75,6 +76,7 @@ done
  */
 const inner = script`
 unset BASH_EXECUTION_STRING
+unset -f __sb_start __sb_claim __sb_await __sb_commit __sb_record __sb_prune
 declare -A __sb_skip=(${specialNames.map((name) => `[${name}]=1`).join(' ')})
 if [[ -s $__sb_state ]]; then
   ${listNames}
@@ -109,21 +111,38 @@ exit "$__sb_status"
 `;
 
 /**
- * The bash the exec runs (argv, so the provider's wrapper `exec`s straight into it). It runs the
- * subshell above with the session's output file as stdout and stderr, opened for appending (`>>`): a
- * process the command left running appends to it, and what it writes during a later call shows in
- * that call's output, as with the reference's single shell; the file is emptied at the start of every
- * call. No status means an `exit` (or `set -e`) ended the subshell early: like the reference's dead
- * shell, the state is dropped and the next call starts afresh. Prints `statebox-bash <ok|exit>
- * <status>` and the output's last `BASH_OUTPUT_LIMIT + 1` bytes: with `read` (NUL-safe, one NUL-free
- * run at a time, bytes counted under LC_ALL=C) while the file is within that, else with `tail`.
+ * The bash the exec runs (argv, so the provider's wrapper `exec`s straight into it). A journaled call
+ * (`$5`, its journal name) first claims its id (see journal.ts); an id claimed before is answered from
+ * its record, after waiting for the process that runs it, or with `statebox-bash lost`, and nothing
+ * runs. Then it runs the subshell above with the session's output file as stdout and stderr, opened for
+ * appending (`>>`): a process the command left running appends to it, and what it writes during a
+ * later call shows in that call's output, as with the reference's single shell; the file is emptied at
+ * the start of every call. No status means an `exit` (or `set -e`) ended the subshell early: like the
+ * reference's dead shell, the state is dropped and the next call starts afresh. The answer is
+ * `statebox-bash <ok|exit> <status>` and the output's last `BASH_OUTPUT_LIMIT + 1` bytes: read with
+ * `read` (NUL-safe, one NUL-free run at a time, bytes counted under LC_ALL=C) while the file is within
+ * that, else with `tail`. A journaled call appends it to its claim and renames that to its record
+ * before printing it, so a caller that died meanwhile loses nothing.
  *
  * The state is written in place, not renamed into place: a rename costs one more process per call, and
  * only a kill in the few milliseconds of the save (a timeout landing exactly then) can cut it short.
  */
 const outer = script`
+${journalFunctions}
 __sb_dir=\${HOME:-/root}/.statebox/bash
 [[ -d $__sb_dir ]] || (umask 077 && mkdir -p -- "$__sb_dir") || exit 125
+__sb_call=
+if [[ -n $5 ]]; then
+  __sb_call=\${HOME:-/root}/.statebox/calls/$1/$5
+  __sb_claim "$__sb_call"
+  case $? in
+  0) ;;
+  1)
+    __sb_await "$__sb_call" && __sb_record "$__sb_call"
+    echo 'statebox-bash lost'; exit 0 ;;
+  *) echo "statebox: cannot write the call journal $__sb_call" >&2; exit 125 ;;
+  esac
+fi
 __sb_state=$__sb_dir/$1.state __sb_out=$__sb_dir/$1.out __sb_done=$__sb_dir/$1.status
 __sb_workdir=$2 __sb_command=$3
 [[ -z $4 ]] || : >"$__sb_state"
@@ -131,8 +150,8 @@ __sb_workdir=$2 __sb_command=$3
 (${inner}) 5<&0 </dev/null >>"$__sb_out" 2>&1
 __sb_status=$?
 IFS= read -r __sb_x <"$__sb_done" || __sb_x=
-if [[ -n $__sb_x ]]; then echo "statebox-bash ok $__sb_x"
-else : >"$__sb_state"; echo "statebox-bash exit $__sb_status"; fi
+if [[ -n $__sb_x ]]; then __sb_head="statebox-bash ok $__sb_x"
+else : >"$__sb_state"; __sb_head="statebox-bash exit $__sb_status"; fi
 LC_ALL=C
 __sb_parts=() __sb_total=0
 while (( __sb_total <= ${String(BASH_OUTPUT_LIMIT)} )); do
@@ -142,12 +161,51 @@ while (( __sb_total <= ${String(BASH_OUTPUT_LIMIT)} )); do
   # A shorter run ended at a NUL, which read consumed.
   (( __sb_total > ${String(BASH_OUTPUT_LIMIT)} )) || (( ++__sb_total ))
 done <"$__sb_out"
-(( __sb_total <= ${String(BASH_OUTPUT_LIMIT)} )) || exec tail -c ${String(BASH_OUTPUT_LIMIT + 1)} -- "$__sb_out"
-(( \${#__sb_parts[@]} < 2 )) || printf '%s\0' "\${__sb_parts[@]:0:\${#__sb_parts[@]}-1}"
-printf '%s' "\${__sb_parts[-1]}"
+__sb_answer() {
+  printf '%s\n' "$__sb_head"
+  if (( __sb_total > ${String(BASH_OUTPUT_LIMIT)} )); then tail -c ${String(BASH_OUTPUT_LIMIT + 1)} -- "$__sb_out"; return; fi
+  (( \${#__sb_parts[@]} < 2 )) || printf '%s\0' "\${__sb_parts[@]:0:\${#__sb_parts[@]}-1}"
+  printf '%s' "\${__sb_parts[-1]}"
+}
+if [[ -n $__sb_call ]]; then
+  # Recorded first: the answer outlives a caller that died meanwhile. Printed from memory, or from the
+  # record when it came from \`tail\`.
+  __sb_answer >>"$__sb_call" && __sb_commit "$__sb_call" &&
+    (( __sb_total > ${String(BASH_OUTPUT_LIMIT)} )) && __sb_record "$__sb_call"
+fi
+__sb_answer
 `;
 
-function stateName(sessionId: string): string {
+/**
+ * Arguments: state name, call name, timeout ms. Records that the call timed out, unless it has a record
+ * or its owner process still runs.
+ */
+const timeoutRecord = script`
+${journalFunctions}
+C=\${HOME:-/root}/.statebox/calls/$1/$2
+[[ -f $C && ! -e $C.rec ]] || exit 0
+if IFS=' ' read -r o s 2>/dev/null <"$C" && [[ -n $s ]] && __sb_start "$o" && [[ $__sb_t == "$s" ]]; then exit 0; fi
+printf 'statebox-bash timeout %s\n' "$3" >>"$C" && __sb_commit "$C"
+`;
+
+function abortError(signal: AbortSignal): ToolError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  return new ToolError(`bash: ${reason}`);
+}
+
+/** `work`, or the abort of `signal` as a `ToolError`, whichever comes first; `work` runs on. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
+}
+
+/** The session's name in the sandbox: its id when that is a plain token, else a hash of it. */
+export function stateName(sessionId: string): string {
   return /^[A-Za-z0-9_-]{1,100}$/.test(sessionId) ? sessionId : `h-${sha256(sessionId).slice(0, 32)}`;
 }
 
@@ -199,11 +257,21 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
   const name = stateName(options.sessionId);
   const env = { ...scrubEnvironment(options.env), PS1: '', PS2: '', TERM: 'dumb' };
 
-  async function execute(input: BashInput, signal: AbortSignal | null | undefined): Promise<string> {
+  /**
+   * Runs one call. A journaled call (`call`, its journal name) is not tied to `signal`: a worker that
+   * loses its lease stops waiting for it (in `run`), but the command runs on to its end and records
+   * its answer, which the next worker finds. Only the timeout ends it.
+   */
+  async function execute(
+    input: BashInput,
+    signal: AbortSignal | null | undefined,
+    call: string | undefined,
+  ): Promise<string> {
     const { restart } = input;
     // bash drops NUL bytes from its input, as the reference's shell reading stdin does; argv cannot hold them.
     const command = input.command?.replaceAll('\0', '');
     if (!command) {
+      // Idempotent: a restart run twice leaves the same (empty) state.
       if (restart) {
         const sandbox = await options.sandbox();
         await sandbox.exec(
@@ -229,6 +297,7 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
       options.workdir,
       commandOnStdin(command) ? '-' : command,
       restart === true ? '1' : '',
+      call ?? '',
     ];
     let result: Awaited<ReturnType<Sandbox['exec']>>;
     try {
@@ -238,14 +307,12 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
         timeoutMs,
         maxOutputBytes: BASH_OUTPUT_LIMIT + 4096,
         ...(commandOnStdin(command) && { stdin: command }),
-        ...(signal && { signal }),
+        ...(signal && !call && { signal }),
       });
     } catch (error) {
-      if (signal?.aborted) {
-        const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
-        throw new ToolError(`bash: ${reason}`);
-      }
+      if (signal?.aborted && !call) throw abortError(signal);
       if ((error as Error | undefined)?.name === 'TimeoutError') {
+        if (call) await recordTimeout(sandbox, call, timeoutMs);
         throw new ToolError(`bash: bash command timed out after ${timeoutMs}ms`);
       }
       throw error;
@@ -253,7 +320,8 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
     const bytes = result.stdoutBytes;
     const newline = bytes.indexOf(0x0a);
     const header = newline < 0 ? '' : Buffer.from(bytes.subarray(0, newline)).toString('utf8');
-    const match = /^statebox-bash (ok|exit) (\d+)$/.exec(header);
+    if (header === 'statebox-bash lost' && call) throw new ToolError(interruptedMessage('bash'));
+    const match = /^statebox-bash (ok|exit|timeout) (\d+)$/.exec(header);
     if (!match) {
       throw new ToolError(
         `bash: the sandbox could not run the command (exit ${result.exitCode}): ${result.stderr.trim()}`,
@@ -261,12 +329,40 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
     }
     // An `exit` ended the shell: the reference reports its shell as gone and starts a new one.
     if (match[1] === 'exit') throw new ToolError('bash: bash session terminated');
+    if (match[1] === 'timeout') throw new ToolError(`bash: bash command timed out after ${match[2]}ms`);
     const exitCode = Number(match[2]);
     const tail = decodeTail(bytes.subarray(newline + 1), BASH_OUTPUT_LIMIT);
     let output = tail.text.replace(ANSI, '').replace(/\n+$/, '');
     if (tail.truncated) output = `[output truncated]\n${output}`;
     if (exitCode !== 0) throw new ToolError(output || `exit ${exitCode}`);
     return output;
+  }
+
+  /**
+   * After a journaled call timed out (the provider ended its processes), records the timeout, so that
+   * an attempt after this one answers the same. Nothing when another process still owns the call (this
+   * attempt was waiting for it). Best effort: without it, the next attempt answers "interrupted".
+   */
+  async function recordTimeout(sandbox: Sandbox, call: string, timeoutMs: number): Promise<void> {
+    await sandbox
+      .exec(
+        [
+          '/bin/bash',
+          '--noprofile',
+          '--norc',
+          '-c',
+          timeoutRecord,
+          '/bin/bash',
+          name,
+          call,
+          String(timeoutMs),
+        ],
+        {
+          cwd: '/',
+          timeoutMs: 30_000,
+        },
+      )
+      .catch(() => undefined);
   }
 
   return {
@@ -283,12 +379,21 @@ export function createBashTool(options: BashOptions): BetaRunnableTool<BashInput
     },
     parse: (content: unknown) => parseInput('bash', bashInput, content),
     run: async (input, context) => {
+      const signal = context?.signal;
+      const call = callName((context as { toolUse?: { id?: unknown } } | undefined)?.toolUse?.id);
       const previous = queues.get(name) ?? Promise.resolve();
-      const current = previous.catch(() => {}).then(() => execute(input, context?.signal));
+      const current = previous
+        .catch(() => {})
+        .then(() => {
+          if (signal?.aborted) throw abortError(signal);
+          return execute(input, signal, call);
+        });
       const settled = current.catch(() => {});
       queues.set(name, settled);
       try {
-        return await current;
+        // The queue keeps waiting for a journaled command after its caller gave up: a later call of the
+        // session in this process still runs after it, as it would in one shell.
+        return await (call && signal ? untilAborted(current, signal) : current);
       } finally {
         if (queues.get(name) === settled) queues.delete(name);
       }

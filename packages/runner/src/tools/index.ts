@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import type { BetaRunnableTool } from '@anthropic-ai/sdk/lib/tools/BetaRunnableTool';
 import type { Sandbox } from '@statebox/core';
-import { BASH_DEFAULT_TIMEOUT_MS, createBashTool } from './bash.js';
+import { BASH_DEFAULT_TIMEOUT_MS, createBashTool, stateName } from './bash.js';
 import { createEditTool } from './edit.js';
 import { createGlobTool } from './glob.js';
 import { createGrepTool } from './grep.js';
@@ -43,7 +43,10 @@ export type ToolsetOptions = {
  *   `set`/`shopt` options, umask and cwd. Jobs (`jobs`, `wait %1`, `fg`) and traps do not carry over;
  *   background processes do keep running, and `restart` does not kill them.
  * - bash: a timeout or abort kills only that call's process tree and keeps the session's state (the
- *   reference kills the shell and everything it started, and loses its state). A syntax error is an
+ *   reference kills the shell and everything it started, and loses its state).
+ * - bash and edit, called with a `tool_use` id in the run context (as `SessionToolRunner` does): each
+ *   call takes effect once in the sandbox however often it is asked (journal.ts). An abort then stops
+ *   waiting for a bash command but leaves it running, to record its answer for the next attempt. A syntax error is an
  *   error result; the reference's shell dies of it. `exit` and `set -e` failures end the session as in
  *   the reference (`bash: bash session terminated`, next call starts afresh).
  * - bash: `env` is added to the sandbox's environment; the reference's replaces the host's. After the
@@ -71,6 +74,7 @@ export function createToolset(options: ToolsetOptions): BetaRunnableTool[] {
     allowedRoots: (options.allowedRoots ?? []).map((root) => posix.resolve(workdir, root)),
     readOnlyRoots: (options.readOnlyRoots ?? []).map((root) => posix.resolve(workdir, root)),
     maxFileBytes: options.maxFileBytes === undefined ? DEFAULT_MAX_FILE_BYTES : options.maxFileBytes,
+    session: stateName(options.sessionId),
   };
   return [
     createBashTool({
@@ -89,3 +93,4 @@ export function createToolset(options: ToolsetOptions): BetaRunnableTool[] {
 }
 
 export { BASH_OUTPUT_LIMIT, copyBashState, scrubEnvironment } from './bash.js';
+export { JOURNAL_KEEP, PRUNE_EVERY } from './journal.js';

@@ -1,6 +1,10 @@
 import { posix } from 'node:path';
 import { ToolError } from '@anthropic-ai/sdk/lib/tools/ToolError';
 import type { ExecResult, Sandbox } from '@statebox/core';
+import { journalFunctions } from './journal.js';
+import { script } from './script.js';
+
+export { script };
 
 /**
  * The path policy of the file tools, the same as the SDK reference's (`confineToRoot` in
@@ -16,15 +20,9 @@ export type ToolContext = {
   allowedRoots: readonly string[];
   readOnlyRoots: readonly string[];
   maxFileBytes: number | null;
+  /** The session's name in the sandbox (bash state file, call journal). */
+  session: string;
 };
-
-/**
- * A template tag for bash source: raw text, where `\${` stands for bash's `${` (a bare `${` would be
- * JavaScript's interpolation).
- */
-export function script(strings: TemplateStringsArray, ...values: string[]): string {
-  return String.raw(strings, ...values).replaceAll('\\${', '${');
-}
 
 /**
  * Bash run at the start of every file-tool script. Arguments: workdir, the allowed roots, the read-only
@@ -96,19 +94,52 @@ export type ScriptRequest = {
   signal?: AbortSignal | null | undefined;
   /** Whether a read-only root refuses the path (write, edit). */
   refuseReadOnly?: boolean;
+  /**
+   * The call's journal entry (journal.ts). `check`: a call claimed before is answered from its record
+   * before the path policy runs. `claim`: the body claims it (`__sb_claim "$JC"`) where its work
+   * starts. Without it `JC` is empty.
+   */
+  journal?: { call: string; mode: 'check' | 'claim' } | undefined;
 };
+
+/** What a script answered from the journal instead of running: a record, or that there is none. */
+export class RecordedAnswer extends Error {
+  constructor(
+    readonly text: string,
+    readonly lost: boolean,
+  ) {
+    super(lost ? 'the call was interrupted' : 'the call was answered before');
+  }
+}
+
+/**
+ * Run before the prelude of a journaled script. Arguments: session, call, mode (`check` or `claim`).
+ * Defines `__sb_taken`, which answers a claimed call (`J\0ok\0<record>` or `J\0lost\0`) and exits.
+ */
+const journalHead = script`
+JC=\${HOME:-/root}/.statebox/calls/$1/$2 JM=$3; shift 3
+__sb_taken() {
+  if __sb_await "$JC"; then printf 'J\0ok\0'; __sb_record "$JC"; fi
+  printf 'J\0lost\0'; exit 0
+}
+__sb_unclaim() { [[ -z $JC ]] || rm -f -- "$JC"; }
+if [[ $JM == check ]]; then [[ ! -e $JC && ! -e $JC.rec ]] || __sb_taken; JC=; fi
+`;
 
 /** Runs one file-tool script in the sandbox: path policy first, then the tool's body, in one exec. */
 export async function runScript(context: ToolContext, request: ScriptRequest): Promise<ScriptResult> {
   const sandbox = await context.sandbox();
   const target = request.path === undefined ? '' : posix.resolve(context.workdir, request.path);
+  const journal = request.journal;
+  const head = journal ? journalFunctions + journalHead : 'JC=\n__sb_unclaim() { :; }\n';
   const argv = [
     '/bin/bash',
     '--noprofile',
     '--norc',
     '-c',
-    prelude + request.body,
+    head + prelude + request.body,
     `statebox-${request.tool}`,
+    ...(journal ? [context.session, journal.call, journal.mode] : []),
     context.workdir,
     String(context.allowedRoots.length),
     ...context.allowedRoots,
@@ -126,7 +157,7 @@ export async function runScript(context: ToolContext, request: ScriptRequest): P
   const bytes = exec.stdoutBytes;
   const fields: string[] = [];
   let offset = 0;
-  const wanted = bytes[0] === 0x45 /* E */ ? 3 : request.fieldCount + 1;
+  const wanted = bytes[0] === 0x45 /* E */ ? 3 : bytes[0] === 0x4a /* J */ ? 2 : request.fieldCount + 1;
   while (fields.length < wanted) {
     const end = bytes.indexOf(0, offset);
     if (end < 0) {
@@ -135,6 +166,9 @@ export async function runScript(context: ToolContext, request: ScriptRequest): P
     }
     fields.push(Buffer.from(bytes.subarray(offset, end)).toString('utf8'));
     offset = end + 1;
+  }
+  if (fields[0] === 'J') {
+    throw new RecordedAnswer(decodeUtf8(bytes.subarray(offset)), fields[1] === 'lost');
   }
   if (fields[0] === 'E') {
     const [, kind, detail] = fields as [string, string, string];

@@ -48,12 +48,16 @@ export type FileContents =
   | { kind: 'file'; text: string; size: number }
   | { kind: 'range'; bytes: Uint8Array; size: number };
 
-/** Stats and reads the file for `read` and `edit`, with the reference's guards and texts. */
+/**
+ * Stats and reads the file for `read` and `edit`, with the reference's guards and texts. `call`: an
+ * edit's journal name; a call claimed before throws its `RecordedAnswer` instead.
+ */
 export async function readFileChecked(
   context: ToolContext,
   tool: 'read' | 'edit',
   filePath: string,
   range: [number, number] | undefined,
+  call?: string,
 ): Promise<FileContents> {
   const limit = context.maxFileBytes;
   const start = range ? Math.max(1, range[0]) : 0;
@@ -64,6 +68,7 @@ export async function readFileChecked(
     args: [String(limit ?? -1), range ? String(start) : '', range ? String(range[1]) : ''],
     fieldCount: 3,
     refuseReadOnly: tool === 'edit',
+    journal: call ? { call, mode: 'check' } : undefined,
   });
   const [mode, sizeText] = result.fields as [string, string];
   if (result.exec.exitCode !== 0 && result.exec.stderr) {
