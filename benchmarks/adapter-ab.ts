@@ -23,6 +23,13 @@ const time = async (f: () => Promise<unknown>) => {
   return performance.now() - t;
 };
 const rows: string[] = [];
+/** One sandbox made and destroyed through a provider (old or new build). */
+async function createDestroy(provider: {
+  create(request: { labels: Record<string, string> }): Promise<{ id: string }>;
+  destroy(id: string): Promise<void>;
+}): Promise<void> {
+  await provider.destroy((await provider.create({ labels: {} })).id);
+}
 async function compare(op: string, runs: number, sides: Record<string, () => Promise<unknown>>) {
   const names = Object.keys(sides);
   const s: Record<string, number[]> = {};
@@ -102,14 +109,8 @@ if (which.includes('tl')) {
     });
   if (!process.env.EXECONLY)
     await compare('create + destroy', Math.ceil(N / 3), {
-      old: async () => {
-        const i = (await pOld.create({ labels: {} })).id;
-        await pOld.destroy(i);
-      },
-      new: async () => {
-        const i = (await pNew.create({ labels: {} })).id;
-        await pNew.destroy(i);
-      },
+      old: () => createDestroy(pOld),
+      new: () => createDestroy(pNew),
       raw: async () => {
         const { sandboxId } = await raw.create({ name: `rawab${Math.random().toString(36).slice(2, 8)}` });
         for (;;) {
@@ -200,14 +201,8 @@ if (which.includes('dt')) {
     });
   if (!process.env.EXECONLY)
     await compare('create + destroy', Math.ceil(N / 3), {
-      old: async () => {
-        const i = (await pOld.create({ labels: {} })).id;
-        await pOld.destroy(i);
-      },
-      new: async () => {
-        const i = (await pNew.create({ labels: {} })).id;
-        await pNew.destroy(i);
-      },
+      old: () => createDestroy(pOld),
+      new: () => createDestroy(pNew),
       raw: async () => {
         const s = await sdk.create({ autoStopInterval: 0 }, { timeout: 120 });
         await s.delete(120);

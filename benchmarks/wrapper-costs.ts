@@ -55,27 +55,37 @@ async function requests(log: Log, operation: string, work: () => Promise<unknown
 
 const mib = new Uint8Array(1024 * 1024);
 const exec = { cwd: '/workspace', maxOutputBytes: 1024 * 1024 };
+
+type Adapter = Pick<
+  ReturnType<typeof tensorlake>,
+  'create' | 'exec' | 'writeFile' | 'readFile' | 'fork' | 'destroy'
+>;
+/** Prints the requests of each adapter operation on one sandbox and its fork; returns the sandbox's id. */
+async function requestsPerOperation(name: string, provider: Adapter, log: Log, command: string[] | string) {
+  let id = '';
+  process.stdout.write(`${name}: requests per adapter operation\n`);
+  await requests(log, 'create', async () => {
+    id = (await provider.create({ labels: {} })).id;
+  });
+  await requests(log, 'exec', () => provider.exec(id, { command, ...exec }));
+  await requests(log, 'writeFile 1 MiB', () => provider.writeFile(id, '/workspace/a.bin', mib));
+  await requests(log, 'readFile 1 MiB', () =>
+    provider.readFile(id, '/workspace/a.bin', { maxBytes: 1 << 26 }),
+  );
+  let child = '';
+  await requests(log, 'fork', async () => {
+    child = (await provider.fork(id, {})).id;
+  });
+  await requests(log, 'destroy (a fork)', () => provider.destroy(child));
+  return id;
+}
 {
   const emulated = await startEmulatedTensorlake();
   const provider = tensorlake({ ...emulated.options, pollIntervalMs: 20 });
   const raw = new SandboxClient({ apiUrl: emulated.options.apiUrl, apiKey: emulated.options.apiKey }, true);
   const log = emulated.emulator.server.requests;
   try {
-    let id = '';
-    process.stdout.write('tensorlake: requests per adapter operation\n');
-    await requests(log, 'create', async () => {
-      id = (await provider.create({ labels: {} })).id;
-    });
-    await requests(log, 'exec', () => provider.exec(id, { command: ['echo', 'hello'], ...exec }));
-    await requests(log, 'writeFile 1 MiB', () => provider.writeFile(id, '/workspace/a.bin', mib));
-    await requests(log, 'readFile 1 MiB', () =>
-      provider.readFile(id, '/workspace/a.bin', { maxBytes: 1 << 26 }),
-    );
-    let child = '';
-    await requests(log, 'fork', async () => {
-      child = (await provider.fork(id, {})).id;
-    });
-    await requests(log, 'destroy', () => provider.destroy(child));
+    const id = await requestsPerOperation('tensorlake', provider, log, ['echo', 'hello']);
     process.stdout.write('tensorlake: one process inside a sandbox (processes/run of /bin/sh -c)\n');
     const handle = raw.connect(id, undefined, undefined, undefined, undefined);
     await perProcess((script) => handle.run('/bin/sh', { args: ['-c', script] }));
@@ -97,21 +107,7 @@ const exec = { cwd: '/workspace', maxOutputBytes: 1024 * 1024 };
   });
   const log = emulated.emulator.server.requests;
   try {
-    let id = '';
-    process.stdout.write('daytona: requests per adapter operation\n');
-    await requests(log, 'create', async () => {
-      id = (await provider.create({ labels: {} })).id;
-    });
-    await requests(log, 'exec', () => provider.exec(id, { command: 'true', ...exec }));
-    await requests(log, 'writeFile 1 MiB', () => provider.writeFile(id, '/workspace/a.bin', mib));
-    await requests(log, 'readFile 1 MiB', () =>
-      provider.readFile(id, '/workspace/a.bin', { maxBytes: 1 << 26 }),
-    );
-    let child = '';
-    await requests(log, 'fork', async () => {
-      child = (await provider.fork(id, {})).id;
-    });
-    await requests(log, 'destroy (a fork)', () => provider.destroy(child));
+    const id = await requestsPerOperation('daytona', provider, log, 'true');
     process.stdout.write('daytona: one process inside a sandbox (process/execute)\n');
     const sandbox = await sdk.get(id);
     await perProcess((script) => sandbox.process.executeCommand(script));
